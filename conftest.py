@@ -1,0 +1,43 @@
+"""Shared fixtures: an API client, a venue, and a replaceable reference clock."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from rest_framework.test import APIClient
+
+from timesync import clock
+
+T0 = datetime(2026, 6, 28, 10, 30, 0, tzinfo=UTC)
+
+
+def pytest_sessionstart(session):
+    """Under CI=true the suite must run on PostgreSQL: a missing server is a failure, not a skip."""
+    if os.environ.get("CI") == "true" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise pytest.UsageError("CI=true but DATABASE_URL does not point at PostgreSQL")
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def frozen_clock():
+    """The reference clock stopped at T0; ``frozen_clock.advance(s)`` moves it."""
+    fake = clock.FrozenClock(T0)
+    with clock.use_reference_clock(fake):
+        yield fake
+
+
+@pytest.fixture
+def venue(db):
+    """The default venue: 10 rows (A-J) × 10 seats."""
+    from seats.services import venue_seed
+
+    venue_seed(rows=10, seats_per_row=10)
+    from seats.models import Seat
+
+    return list(Seat.objects.order_by("row", "number"))

@@ -1,0 +1,108 @@
+"""Strict DRF fields and pagination shared by every app's API.
+
+DRF's stock fields coerce: ``IntegerField`` takes ``"1"`` and ``1.0``, ``FloatField`` takes
+``"5"`` and ``CharField`` takes ``5``.  A script that sends the wrong type should hear so, so
+these fields accept only the JSON type the spec names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+MAX_BIGINT = 2**63 - 1
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer (not a bool, not a string, not a float), by default 1 … 2**63-1."""
+
+    default_error_messages = {"invalid": _("Must be an integer.")}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number (int or float, never a bool or a string)."""
+
+    default_error_messages = {
+        "invalid": _("Must be a number."),
+        "not_finite": _("Must be a finite number."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        try:
+            value = float(data)
+        except OverflowError:
+            self.fail("not_finite")
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return super().to_internal_value(value)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string; surrounding spaces are trimmed; control characters are refused."""
+
+    default_error_messages = {
+        "invalid": _("Must be a string."),
+        "control": _("Must not contain control characters."),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in data):
+            self.fail("control")
+        return super().to_internal_value(data)
+
+
+class PageQuery(serializers.Serializer):
+    """``limit`` (default 100, larger values clamped to 1000) and ``offset`` query params."""
+
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_BIGINT, default=0)
+
+    def validate_limit(self, value: int) -> int:
+        return min(value, settings.SEATCLOCK["PAGE_MAX_LIMIT"])
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+    @classmethod
+    def from_query(cls, query_params) -> Page:
+        data = PageQuery(data={k: query_params[k] for k in ("limit", "offset") if k in query_params})
+        data.is_valid(raise_exception=True)
+        limit = data.validated_data.get("limit", settings.SEATCLOCK["PAGE_DEFAULT_LIMIT"])
+        return cls(limit=limit, offset=data.validated_data["offset"])
+
+    def headers(self, total: int) -> dict[str, str]:
+        """``X-Total-Count`` and ``X-Page-Count`` (pages of ``limit`` items)."""
+        return {"X-Total-Count": str(total), "X-Page-Count": str(math.ceil(total / self.limit))}
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable code, e.g. SEAT_ALREADY_RESERVED.")
+    message = serializers.CharField(help_text="Human-readable message (follows Accept-Language).")
+    details = serializers.DictField(help_text="Context: per-field messages for VALIDATION_ERROR.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The error envelope used by every error response."""
+
+    error = ErrorBodySerializer()

@@ -1,0 +1,11 @@
+from django.urls import re_path
+
+from .views import ConflictListView, ReservationDetailView, ReservationListView
+
+urlpatterns = [
+    re_path(r"^api/reservations/?$", ReservationListView.as_view(), name="reservation-list"),
+    re_path(r"^api/reservations/conflicts/?$", ConflictListView.as_view(), name="conflict-list"),
+    re_path(
+        r"^api/reservations/(?P<reservation_id>[^/]+)/?$", ReservationDetailView.as_view(), name="reservation-detail"
+    ),
+]

@@ -1,0 +1,111 @@
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reservation_site.api_fields import Page, PageQuery
+from reservation_site.schema import VALIDATION, error_response
+from reservations.selectors import conflict_count, conflict_list, reservation_get, reservation_list
+from reservations.services import reservation_cancel, reservation_create
+
+from .serializers import (
+    ConflictListSerializer,
+    ReservationCreatedSerializer,
+    ReservationCreateSerializer,
+    ReservationFilterSerializer,
+    ReservationListSerializer,
+    ReservationSerializer,
+)
+
+RESERVATION_ID = OpenApiParameter("reservation_id", int, OpenApiParameter.PATH)
+
+
+class ReservationListView(APIView):
+    @extend_schema(
+        tags=["reservations"],
+        summary="Active reservations, paginated",
+        operation_id="reservations_list",
+        parameters=[ReservationFilterSerializer, PageQuery],
+        responses={200: ReservationListSerializer, **VALIDATION},
+    )
+    def get(self, request):
+        filters = ReservationFilterSerializer(
+            data={k: request.query_params[k] for k in ("seat_id", "server_id") if k in request.query_params}
+        )
+        filters.is_valid(raise_exception=True)
+        page = Page.from_query(request.query_params)
+        qs = reservation_list(**filters.validated_data)
+        total = qs.count()
+        items = list(qs[page.offset : page.offset + page.limit])
+        body = {
+            "reservations": ReservationSerializer(items, many=True).data,
+            "total": total,
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+        return Response(body, headers=page.headers(total))
+
+    @extend_schema(
+        tags=["reservations"],
+        summary="Reserve a seat through one node",
+        description=(
+            "The node decides at its own clock time: it sees the seat's active reservations stamped "
+            "at or before its clock. 409 if it sees one; otherwise 201, with `conflict_detected` true "
+            "when a reservation it could not see (stamped in its future) already holds the seat."
+        ),
+        request=ReservationCreateSerializer,
+        responses={
+            201: ReservationCreatedSerializer,
+            **VALIDATION,
+            404: error_response("Seat not found", "SEAT_NOT_FOUND"),
+            409: error_response("The node sees the seat as reserved", "SEAT_ALREADY_RESERVED"),
+        },
+    )
+    def post(self, request):
+        data = ReservationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = reservation_create(**data.validated_data)
+        body = dict(ReservationSerializer(outcome.reservation).data, conflict_detected=outcome.conflict_detected)
+        return Response(body, status=201)
+
+
+class ReservationDetailView(APIView):
+    @extend_schema(
+        tags=["reservations"],
+        summary="One active reservation",
+        parameters=[RESERVATION_ID],
+        responses={200: ReservationSerializer, 404: error_response("Not found", "RESERVATION_NOT_FOUND")},
+    )
+    def get(self, request, reservation_id: str):
+        return Response(ReservationSerializer(reservation_get(reservation_id)).data)
+
+    @extend_schema(
+        tags=["reservations"],
+        summary="Cancel a reservation (soft delete)",
+        parameters=[RESERVATION_ID],
+        responses={
+            204: OpenApiResponse(description="Cancelled"),
+            404: error_response("Not found or already cancelled", "RESERVATION_NOT_FOUND"),
+        },
+    )
+    def delete(self, request, reservation_id: str):
+        reservation_cancel(reservation_id=reservation_id)
+        return Response(status=204)
+
+
+class ConflictListView(APIView):
+    @extend_schema(
+        tags=["reservations"],
+        summary="Seats with several active reservations",
+        description=(
+            "`winner_id` holds the seat (earliest `created_at`); `true_first_id` truly came first "
+            "(earliest `recorded_at`); the conflict is `fair` when they are the same."
+        ),
+        parameters=[PageQuery],
+        responses={200: ConflictListSerializer, **VALIDATION},
+    )
+    def get(self, request):
+        page = Page.from_query(request.query_params)
+        total = conflict_count()
+        conflicts = conflict_list(limit=page.limit, offset=page.offset)
+        body = ConflictListSerializer({"conflicts": conflicts, "total_conflicts": total}).data
+        return Response(body, headers=page.headers(total))

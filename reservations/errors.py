@@ -1,0 +1,25 @@
+from django.utils.translation import gettext as _
+
+from reservation_site.errors import DomainError
+
+
+class SeatAlreadyReserved(DomainError):
+    code, status = "SEAT_ALREADY_RESERVED", 409
+
+    def __init__(self, *, seat_id: int, existing_id: int, existing_name: str) -> None:
+        super().__init__(
+            _("Seat %(seat_id)s is already reserved") % {"seat_id": seat_id},
+            details={
+                "seat_id": seat_id,
+                "existing_reservation": {"id": existing_id, "customer_name": existing_name},
+            },
+        )
+
+
+class ReservationNotFound(DomainError):
+    code, status = "RESERVATION_NOT_FOUND", 404
+
+    def __init__(self, reservation_id: object) -> None:
+        super().__init__(
+            _("Reservation %(id)s not found") % {"id": reservation_id}, details={"reservation_id": reservation_id}
+        )

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class Reservation(models.Model):
+    """A seat sold by one node.
+
+    ``created_at`` is what the node's (possibly skewed) clock read; ``recorded_at`` is true
+    time, kept for analysis.  Cancelling is a soft delete (status + ``cancelled_at``).
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "active"
+        CANCELLED = "cancelled", "cancelled"
+
+    seat = models.ForeignKey("seats.Seat", on_delete=models.PROTECT, related_name="reservations")
+    node = models.ForeignKey(
+        "timesync.ServerNode", on_delete=models.PROTECT, related_name="reservations", db_column="server_id"
+    )
+    customer_name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(help_text="The node's clock at write time.")
+    recorded_at = models.DateTimeField(help_text="True (host) time at write time.")
+    node_offset = models.FloatField(default=0.0, help_text="The node's clock offset at write time, seconds.")
+    conflict_detected = models.BooleanField(
+        default=False, help_text="Created while the seat had another active reservation the node could not see."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The reservation rule and the seat map: a seat's active reservations by timestamp.
+            models.Index(fields=["seat", "status", "created_at"], name="resv_seat_status_created"),
+            # Listing filtered by node.
+            models.Index(fields=["node", "status"], name="resv_node_status"),
+            models.Index(fields=["status", "id"], name="resv_status_id"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="active", cancelled_at__isnull=True)
+                    | models.Q(status="cancelled", cancelled_at__isnull=False)
+                ),
+                name="resv_cancelled_at_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer_name} @ {self.seat_id} via {self.node_id}"
+
+    @property
+    def server_id(self) -> str:
+        return self.node_id
+
+    @property
+    def skew_seconds(self) -> float:
+        """How far the node's stamp was from true time."""
+        return (self.created_at - self.recorded_at).total_seconds()

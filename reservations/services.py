@@ -1,0 +1,117 @@
+"""Reserving and cancelling seats: the clock-skew rule of DESIGN §2 lives here, once.
+
+Everything that reserves (API, page, admin, load generator, experiments) calls
+:func:`reservation_create`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from seats.errors import SeatNotFound
+from seats.models import Seat
+from seats.selectors import parse_id
+from timesync import clock
+from timesync.selectors import node_get
+
+from . import events
+from .errors import ReservationNotFound, SeatAlreadyReserved
+from .models import Reservation
+
+
+@dataclass(frozen=True)
+class ReservationOutcome:
+    reservation: Reservation
+    conflict_detected: bool
+    # The seat's other active reservations, which the node could not see (stamped in its future).
+    hidden: tuple[Reservation, ...] = ()
+
+
+def reservation_create(*, seat_id: int, customer_name: str, server_id: str = "server-1") -> ReservationOutcome:
+    """Reserve ``seat_id`` through node ``server_id`` as that node's clock sees the world.
+
+    In one transaction with the seat row locked: read the node's clock once (``t_node``) and
+    true time (``t_true``); the node sees the seat's active reservations stamped at or
+    before ``t_node``.  If it sees one: ``SeatAlreadyReserved``.  Otherwise insert with
+    ``created_at = t_node`` and ``recorded_at = t_true``; if the seat has active
+    reservations the node could not see, the new one is in conflict.
+    """
+    with transaction.atomic():
+        pk = parse_id(seat_id)
+        seat = Seat.objects.select_for_update().filter(pk=pk).first() if pk is not None else None
+        if seat is None:
+            raise SeatNotFound(seat_id)
+        node = node_get(server_id)
+
+        t_true = clock.reference_now()
+        offset = clock.offset_at(node, t_true)
+        t_node = clock.node_now(node, at=t_true)
+
+        active = list(
+            Reservation.objects.filter(seat=seat, status=Reservation.Status.ACTIVE).order_by("created_at", "id")
+        )
+        visible = [r for r in active if r.created_at <= t_node]
+        if visible:
+            holder = visible[0]
+            raise SeatAlreadyReserved(seat_id=seat.pk, existing_id=holder.pk, existing_name=holder.customer_name)
+
+        reservation = Reservation.objects.create(
+            seat=seat,
+            node=node,
+            customer_name=customer_name,
+            created_at=t_node,
+            recorded_at=t_true,
+            node_offset=offset,
+            conflict_detected=bool(active),
+        )
+        _announce_created(reservation, active)
+    return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
+
+
+def _announce_created(reservation: Reservation, hidden: list[Reservation]) -> None:
+    events.publish("reservations", "reservation_created", reservation_event_data(reservation))
+    if hidden:
+        everyone = sorted([*hidden, reservation], key=lambda r: (r.created_at, r.pk))
+        events.publish(
+            "conflicts",
+            "conflict_detected",
+            {
+                "seat_id": reservation.seat_id,
+                "reservations": [{"id": r.pk, "customer_name": r.customer_name} for r in everyone],
+            },
+        )
+
+
+def reservation_event_data(reservation: Reservation) -> dict:
+    """The spec's reservation shape, for live events."""
+    return {
+        "id": reservation.pk,
+        "seat_id": reservation.seat_id,
+        "customer_name": reservation.customer_name,
+        "server_id": reservation.node_id,
+        "created_at": reservation.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@transaction.atomic
+def reservation_cancel(*, reservation_id: int | str) -> Reservation:
+    """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set)."""
+    pk = parse_id(reservation_id)
+    reservation = (
+        Reservation.objects.select_for_update().filter(pk=pk, status=Reservation.Status.ACTIVE).first()
+        if pk is not None
+        else None
+    )
+    if reservation is None:
+        raise ReservationNotFound(reservation_id)
+    reservation.status = Reservation.Status.CANCELLED
+    reservation.cancelled_at = clock.reference_now()
+    reservation.save(update_fields=["status", "cancelled_at"])
+    events.publish(
+        "reservations",
+        "reservation_cancelled",
+        {"id": reservation.pk, "seat_id": reservation.seat_id, "server_id": reservation.node_id},
+    )
+    return reservation

@@ -1,0 +1,57 @@
+from rest_framework import serializers
+
+from reservation_site.api_fields import StrictCharField, StrictFloatField
+
+
+class SetOffsetSerializer(serializers.Serializer):
+    """The spec's TimeOffsetRequest, plus an optional drift rate."""
+
+    server_id = StrictCharField(max_length=64)
+    offset_seconds = StrictFloatField()
+    drift_ppm = StrictFloatField(required=False, default=0.0, help_text="Drift in parts per million.")
+
+
+class SetOffsetResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    server_id = serializers.CharField()
+    offset_seconds = serializers.FloatField()
+    drift_ppm = serializers.FloatField(required=False, help_text="Present when a drift was set.")
+    message = serializers.CharField()
+
+
+class RemoveOffsetResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    server_id = serializers.CharField()
+    message = serializers.CharField()
+
+
+class OffsetsSerializer(serializers.Serializer):
+    offsets = serializers.DictField(child=serializers.FloatField(), help_text="Current offset of every node.")
+
+
+class SuccessSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class ScenarioSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    servers = serializers.DictField(child=serializers.FloatField(), help_text="Offset per node, seconds.")
+    drift_ppm = serializers.DictField(
+        child=serializers.FloatField(), required=False, help_text="Drift per node, ppm (only when some node drifts)."
+    )
+
+
+class ScenarioListSerializer(serializers.Serializer):
+    scenarios = serializers.DictField(child=ScenarioSerializer())
+
+
+class ApplyScenarioSerializer(serializers.Serializer):
+    scenario_name = StrictCharField(max_length=64)
+
+
+class ApplyScenarioResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    scenario_name = serializers.CharField()
+    applied_offsets = serializers.DictField(child=serializers.FloatField())
+    message = serializers.CharField()

@@ -1,0 +1,49 @@
+from rest_framework import serializers
+
+from reservation_site.api_fields import StrictCharField
+
+
+class TimeStatusSerializer(serializers.Serializer):
+    """The spec's TimeStatus, read from a ``timesync.selectors.NodeTime``."""
+
+    server_id = serializers.CharField(source="node.server_id")
+    current_time = serializers.DateTimeField(help_text="What the node's clock reads now.")
+    ntp_synced = serializers.BooleanField(source="node.ntp_synced")
+    offset_seconds = serializers.FloatField(help_text="The node's current offset from true time (drift included).")
+    last_sync = serializers.DateTimeField(source="node.last_sync", allow_null=True)
+
+
+class ServerStatusSerializer(TimeStatusSerializer):
+    """TimeStatus plus the drift rate and the figures of the last NTP sync."""
+
+    drift_ppm = serializers.FloatField(source="node.drift_ppm")
+    last_sync_offset_seconds = serializers.FloatField(source="node.last_sync_offset", allow_null=True)
+    last_sync_delay_seconds = serializers.FloatField(source="node.last_sync_delay", allow_null=True)
+    last_sync_stratum = serializers.IntegerField(source="node.last_sync_stratum", allow_null=True)
+    last_sync_error_bound_seconds = serializers.FloatField(source="node.last_sync_error_bound", allow_null=True)
+
+
+class ServerListSerializer(serializers.Serializer):
+    true_time = serializers.DateTimeField(help_text="Host (reference) time the clocks were read at.")
+    servers = ServerStatusSerializer(many=True)
+
+
+class TimeStatusQuerySerializer(serializers.Serializer):
+    server_id = serializers.CharField(required=False, default="server-1", max_length=64)
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    server_id = StrictCharField(max_length=64)
+    ntp_server = StrictCharField(required=False, max_length=255, help_text="host or host:port; default NTP_SERVER.")
+
+
+class SyncResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    server_id = serializers.CharField()
+    offset_seconds = serializers.FloatField(help_text="theta_node: the correction applied to the node, seconds.")
+    delay_seconds = serializers.FloatField(help_text="Round-trip delay of the kept sample.")
+    stratum = serializers.IntegerField()
+    error_bound_seconds = serializers.FloatField(help_text="|offset| + root dispersion + delay/2.")
+    ntp_server = serializers.CharField()
+    message = serializers.CharField()
+    sync_time = serializers.DateTimeField()

@@ -1,0 +1,78 @@
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reservation_site.schema import error_response
+from timesync import clock
+from timesync.selectors import node_get, node_list, node_time
+from timesync.services import node_sync
+
+from .serializers import (
+    ServerListSerializer,
+    SyncRequestSerializer,
+    SyncResponseSerializer,
+    TimeStatusQuerySerializer,
+    TimeStatusSerializer,
+)
+
+INVALID_SERVER = {400: error_response("Unknown server id", "INVALID_SERVER_ID", "VALIDATION_ERROR")}
+
+
+class TimeStatusView(APIView):
+    @extend_schema(
+        tags=["time"],
+        summary="One node's clock",
+        parameters=[TimeStatusQuerySerializer],
+        responses={200: TimeStatusSerializer, **INVALID_SERVER},
+    )
+    def get(self, request):
+        query = TimeStatusQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(TimeStatusSerializer(node_time(node_get(query.validated_data["server_id"]))).data)
+
+
+class ServerListView(APIView):
+    @extend_schema(
+        tags=["time"],
+        summary="Every node's clock, read at one instant",
+        responses={200: ServerListSerializer},
+    )
+    def get(self, request):
+        now = clock.reference_now()
+        servers = [node_time(node, at=now) for node in node_list()]
+        return Response(ServerListSerializer({"true_time": now, "servers": servers}).data)
+
+
+class TimeSyncView(APIView):
+    @extend_schema(
+        tags=["time"],
+        summary="Synchronise a node with a real NTP exchange",
+        description=(
+            "Queries `ntp_server` (default: the NTP_SERVER setting, Seatclock's own server) with "
+            "several samples, keeps the one with the smallest delay, and steps the node by "
+            "theta_node = theta_host - offset(node)."
+        ),
+        request=SyncRequestSerializer,
+        responses={
+            200: SyncResponseSerializer,
+            **INVALID_SERVER,
+            502: error_response("The NTP exchange failed; the node is unchanged", "NTP_SYNC_FAILED"),
+        },
+    )
+    def post(self, request):
+        data = SyncRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = node_sync(**data.validated_data)
+        body = {
+            "success": True,
+            "server_id": outcome.node.server_id,
+            "offset_seconds": outcome.correction,
+            "delay_seconds": outcome.result.delay,
+            "stratum": outcome.result.stratum,
+            "error_bound_seconds": outcome.result.error_bound,
+            "ntp_server": outcome.result.server,
+            "message": _("NTP sync completed"),
+            "sync_time": outcome.sync_time,
+        }
+        return Response(SyncResponseSerializer(body).data)

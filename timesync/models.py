@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+from . import clock
+
+server_id_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,31}$",
+    "A server id is 1-32 lowercase letters, digits, '-' or '_' (e.g. server-6).",
+)
+
+
+class ServerNode(models.Model):
+    """A simulated server: its clock is the host clock plus an injected offset and drift.
+
+    ``offset(t) = offset_seconds + drift_ppm * 1e-6 * (t - offset_since)`` (DESIGN §1).
+    """
+
+    server_id = models.CharField(max_length=32, primary_key=True, validators=[server_id_validator])
+    offset_seconds = models.FloatField(default=0.0, help_text="Injected offset, seconds, at offset_since.")
+    drift_ppm = models.FloatField(default=0.0, help_text="Drift rate in parts per million of true time.")
+    offset_since = models.DateTimeField(null=True, blank=True, help_text="True time the offset was set.")
+    ntp_synced = models.BooleanField(default=True)
+    last_sync = models.DateTimeField(null=True, blank=True, help_text="Time of the last successful NTP sync.")
+    # Figures of the last successful NTP sync (for /api/time/status).
+    last_sync_offset = models.FloatField(null=True, blank=True)
+    last_sync_delay = models.FloatField(null=True, blank=True)
+    last_sync_stratum = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_sync_error_bound = models.FloatField(null=True, blank=True)
+    last_sync_server = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["server_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(offset_seconds__gte=-86_400 * 366) & models.Q(offset_seconds__lte=86_400 * 366),
+                name="servernode_offset_bounded",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.server_id
+
+    def offset_at(self, at: datetime) -> float:
+        """Offset of this node's clock, in seconds, at true time ``at``."""
+        return clock.offset_at(self, at)
+
+    def now(self) -> datetime:
+        """What this node's clock reads now."""
+        return clock.node_now(self)

@@ -1,0 +1,198 @@
+"""Every write to a node's clock state.
+
+Offsets and drifts are injected by the simulation (API, admin, commands, scenarios); NTP
+sync steps a node back.  Each function owns its transaction and announces the change after
+commit through :func:`node_state_announce`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from reservation_site.errors import ValidationFailed
+from reservations import events
+
+from . import clock, ntp
+from .errors import InvalidServerId, NtpSyncFailed
+from .models import ServerNode
+
+
+def _validate_offset(offset_seconds: float, drift_ppm: float) -> None:
+    limits = settings.SEATCLOCK
+    errors: dict[str, list[str]] = {}
+    if not isinstance(offset_seconds, (int, float)) or isinstance(offset_seconds, bool):
+        errors["offset_seconds"] = [_("Must be a number.")]
+    elif not math.isfinite(offset_seconds) or abs(offset_seconds) > limits["MAX_INJECTED_OFFSET"]:
+        errors["offset_seconds"] = [
+            _("Must be a finite number of seconds within ±%(max)g.") % {"max": limits["MAX_INJECTED_OFFSET"]}
+        ]
+    if not isinstance(drift_ppm, (int, float)) or isinstance(drift_ppm, bool):
+        errors["drift_ppm"] = [_("Must be a number.")]
+    elif not math.isfinite(drift_ppm) or abs(drift_ppm) > limits["MAX_DRIFT_PPM"]:
+        errors["drift_ppm"] = [_("Must be a finite number within ±%(max)g ppm.") % {"max": limits["MAX_DRIFT_PPM"]}]
+    if errors:
+        raise ValidationFailed(details=errors)
+
+
+def _lock_node(server_id: object) -> ServerNode:
+    if not isinstance(server_id, str):
+        raise InvalidServerId(server_id)
+    node = ServerNode.objects.select_for_update().filter(pk=server_id).first()
+    if node is None:
+        raise InvalidServerId(server_id)
+    return node
+
+
+def _apply(node: ServerNode, *, offset_seconds: float, drift_ppm: float) -> None:
+    node.offset_seconds = float(offset_seconds)
+    node.drift_ppm = float(drift_ppm)
+    node.offset_since = clock.reference_now()
+    # Injecting an offset or a drift means the node no longer follows NTP; removing it means
+    # the node is back on true time.
+    node.ntp_synced = node.offset_seconds == 0.0 and node.drift_ppm == 0.0
+    node.save(update_fields=["offset_seconds", "drift_ppm", "offset_since", "ntp_synced"])
+
+
+@transaction.atomic
+def node_offset_set(*, server_id: str, offset_seconds: float, drift_ppm: float = 0.0) -> ServerNode:
+    """Inject ``offset_seconds`` (and optionally a drift) into a node's clock, from now on."""
+    _validate_offset(offset_seconds, drift_ppm)
+    node = _lock_node(server_id)
+    _apply(node, offset_seconds=offset_seconds, drift_ppm=drift_ppm)
+    node_state_announce([node])
+    return node
+
+
+@transaction.atomic
+def node_offset_remove(*, server_id: str) -> ServerNode:
+    """Put a node back on true time: offset and drift 0, ``ntp_synced`` true."""
+    node = _lock_node(server_id)
+    _apply(node, offset_seconds=0.0, drift_ppm=0.0)
+    node_state_announce([node])
+    return node
+
+
+@transaction.atomic
+def node_offsets_set_many(offsets: dict[str, tuple[float, float]]) -> list[ServerNode]:
+    """Set every node at once: listed nodes to their (offset, drift), all others to 0.
+
+    Used by scenarios and by "clear offsets"; all nodes are locked in id order so two
+    concurrent applications cannot interleave.
+    """
+    for offset, drift in offsets.values():
+        _validate_offset(offset, drift)
+    nodes = list(ServerNode.objects.select_for_update().order_by("server_id"))
+    known = {node.server_id for node in nodes}
+    unknown = sorted(set(offsets) - known)
+    if unknown:
+        raise InvalidServerId(unknown[0])
+    for node in nodes:
+        offset, drift = offsets.get(node.server_id, (0.0, 0.0))
+        _apply(node, offset_seconds=offset, drift_ppm=drift)
+    node_state_announce(nodes)
+    return nodes
+
+
+def node_offsets_clear() -> list[ServerNode]:
+    """Every node back on true time."""
+    return node_offsets_set_many({})
+
+
+class SyncFigures(NamedTuple):
+    correction: float
+    delay: float
+
+
+def node_state_announce(nodes: Iterable[ServerNode], *, synced: SyncFigures | None = None) -> None:
+    """Tell live subscribers (after commit) the new clock state of ``nodes``.
+
+    The single place that publishes clock changes: ``offsets_changed`` carries every node
+    given, so a seat map can redraw its clocks panel from one message; after an NTP sync
+    (``synced``) the spec's ``time_sync_update`` goes out for that node first.
+    """
+    now = clock.reference_now()
+    servers = [
+        {
+            "server_id": node.server_id,
+            "offset_seconds": clock.offset_at(node, now),
+            "drift_ppm": node.drift_ppm,
+            "ntp_synced": node.ntp_synced,
+            "last_sync": node.last_sync.isoformat() if node.last_sync else None,
+        }
+        for node in nodes
+    ]
+    if synced is not None:
+        for node in servers:
+            events.publish(
+                "time_sync",
+                "time_sync_update",
+                {
+                    "server_id": node["server_id"],
+                    "offset_seconds": synced.correction,
+                    "synced": node["ntp_synced"],
+                    "delay_seconds": synced.delay,
+                },
+            )
+    events.publish("time_sync", "offsets_changed", {"servers": servers})
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    node: ServerNode
+    result: ntp.NtpResult
+    correction: float  # theta_node: how far the node was stepped, seconds
+    sync_time: datetime
+
+
+def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
+    """Synchronise a node with a real NTP exchange (DESIGN §3).
+
+    The exchange measures the host's offset ``theta_host`` from ``ntp_server``; the node's
+    own offset from it is ``theta_node = theta_host - offset(node)``.  The node is stepped by
+    ``theta_node``, so it ends aligned with the NTP server (its residual error is the host's
+    real offset).  Its drift rate, if any, keeps running from the new origin, as a real
+    oscillator's would.  On failure: ``NtpSyncFailed`` and the node is unchanged.
+
+    The network exchange runs before the transaction: no row lock is held while waiting on
+    the network.
+    """
+    address = ntp_server or settings.NTP_SERVER
+    node_get_or_invalid(server_id)
+    try:
+        result = ntp.query(address, samples=settings.NTP_SAMPLES, timeout=settings.NTP_TIMEOUT)
+    except ntp.NtpAddressError as exc:
+        raise ValidationFailed(details={"ntp_server": [str(exc)]}) from exc
+    except ntp.NtpError as exc:
+        raise NtpSyncFailed(
+            _("NTP sync with %(server)s failed: %(reason)s") % {"server": address, "reason": exc},
+            details={"server_id": server_id, "ntp_server": address, "reason": exc.reason, "error": str(exc)},
+        ) from exc
+    with transaction.atomic():
+        node = _lock_node(server_id)
+        now = clock.reference_now()
+        correction = result.offset - clock.offset_at(node, now)
+        node.offset_seconds = result.offset
+        node.offset_since = now
+        node.ntp_synced = True
+        node.last_sync = now
+        node.last_sync_offset = correction
+        node.last_sync_delay = result.delay
+        node.last_sync_stratum = result.stratum
+        node.last_sync_error_bound = result.error_bound
+        node.last_sync_server = address[:255]
+        node.save()
+        node_state_announce([node], synced=SyncFigures(correction, result.delay))
+    return SyncOutcome(node=node, result=result, correction=correction, sync_time=now)
+
+
+def node_get_or_invalid(server_id: object) -> None:
+    if not isinstance(server_id, str) or not ServerNode.objects.filter(pk=server_id).exists():
+        raise InvalidServerId(server_id)
