@@ -1,0 +1,65 @@
+"""50 requests racing for one seat across the five nodes, through real parallel connections."""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+from rest_framework.test import APIClient
+
+from reservations.models import Reservation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_fifty_racers_in_sync_get_exactly_one_seat(venue):
+    seat = venue[0]
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def racer(i: int) -> None:
+        client = APIClient()
+        try:
+            barrier.wait(timeout=30)
+            response = client.post(
+                "/api/reservations",
+                {"seat_id": seat.pk, "customer_name": f"Customer {i}", "server_id": f"server-{i % 5 + 1}"},
+                format="json",
+            )
+            with lock:
+                statuses.append(response.status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert Counter(statuses) == {201: 1, 409: 49}
+    assert Reservation.objects.filter(seat=seat, status="active").count() == 1
+
+
+def test_race_runs_on_separate_connections(venue):
+    """The racers above really use their own database sessions (not one shared connection)."""
+    ids = set()
+
+    def probe() -> None:
+        try:
+            from django.db import connection as thread_connection
+
+            thread_connection.ensure_connection()
+            ids.add(id(thread_connection.connection))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=probe) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    connection.ensure_connection()
+    ids.add(id(connection.connection))
+    assert len(ids) == 4

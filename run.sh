@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Seatclock, one command: install into .venv, migrate, create the default venue, start
+# Seatclock's own NTP server and serve on http://127.0.0.1:8000 with Daphne.
+#   HOST / PORT           where to serve (default 127.0.0.1:8000)
+#   DATABASE_URL          PostgreSQL instead of the default SQLite file (var/seatclock.sqlite3)
+#   REDIS_URL             Redis channel layer instead of the in-memory one
+#   NTP_SERVER            default 127.0.0.1:1123 (started here); pool.ntp.org for the real pool
+set -euo pipefail
+cd "$(dirname "$0")"
+source ./scripts/venv.sh
+ensure_venv requirements.txt
+
+HOST=${HOST:-127.0.0.1}
+PORT=${PORT:-8000}
+NTP_PORT=${NTP_PORT:-1123}
+
+$PY manage.py migrate --noinput
+$PY manage.py seed_venue --if-empty
+$PY manage.py collectstatic --noinput -v0
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+if [ -z "${NTP_SERVER:-}" ] || [ "${NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
+  $PY manage.py ntpserver --host 127.0.0.1 --port "$NTP_PORT" &
+  pids+=($!)
+fi
+
+echo "Seatclock: http://${HOST}:${PORT}/  (API docs: /docs, admin: /admin/, NTP: udp/${NTP_PORT})"
+.venv/bin/daphne -b "$HOST" -p "$PORT" reservation_site.asgi:application &
+pids+=($!)
+wait -n "${pids[@]}"
