@@ -196,3 +196,46 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
 def node_get_or_invalid(server_id: object) -> None:
     if not isinstance(server_id, str) or not ServerNode.objects.filter(pk=server_id).exists():
         raise InvalidServerId(server_id)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What happened to one node in :func:`nodes_sync`: an outcome or the failure."""
+
+    server_id: str
+    outcome: SyncOutcome | None = None
+    error: NtpSyncFailed | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not None
+
+
+def nodes_sync(server_ids: Iterable[str] | None = None, *, ntp_server: str | None = None) -> list[SyncReport]:
+    """Synchronise several nodes one after the other (default: every node, in id order).
+
+    A failed exchange is reported for its node and does not stop the others.  Unknown ids in
+    ``server_ids`` raise ``InvalidServerId`` before any node is touched; a bad ``ntp_server``
+    raises ``ValidationFailed`` (from the first node).  When syncing every node, a node
+    deleted meanwhile is skipped.
+    """
+    if server_ids is None:
+        ids = list(ServerNode.objects.order_by("server_id").values_list("server_id", flat=True))
+        skip_missing = True
+    else:
+        ids = list(dict.fromkeys(server_ids))
+        known = set(ServerNode.objects.filter(pk__in=ids).values_list("server_id", flat=True))
+        for server_id in ids:
+            if server_id not in known:
+                raise InvalidServerId(server_id)
+        skip_missing = False
+    reports: list[SyncReport] = []
+    for server_id in ids:
+        try:
+            reports.append(SyncReport(server_id, outcome=node_sync(server_id=server_id, ntp_server=ntp_server)))
+        except NtpSyncFailed as exc:
+            reports.append(SyncReport(server_id, error=exc))
+        except InvalidServerId:
+            if not skip_missing:
+                raise
+    return reports

@@ -21,6 +21,10 @@ class ServerStatusSerializer(TimeStatusSerializer):
     last_sync_delay_seconds = serializers.FloatField(source="node.last_sync_delay", allow_null=True)
     last_sync_stratum = serializers.IntegerField(source="node.last_sync_stratum", allow_null=True)
     last_sync_error_bound_seconds = serializers.FloatField(source="node.last_sync_error_bound", allow_null=True)
+    last_sync_ntp_server = serializers.SerializerMethodField(help_text="NTP server of the last sync, or null.")
+
+    def get_last_sync_ntp_server(self, obj) -> str | None:
+        return obj.node.last_sync_server or None
 
 
 class ServerListSerializer(serializers.Serializer):

@@ -10,10 +10,10 @@ from timesync.services import node_sync
 
 from .serializers import (
     ServerListSerializer,
+    ServerStatusSerializer,
     SyncRequestSerializer,
     SyncResponseSerializer,
     TimeStatusQuerySerializer,
-    TimeStatusSerializer,
 )
 
 INVALID_SERVER = {400: error_response("Unknown server id", "INVALID_SERVER_ID", "VALIDATION_ERROR")}
@@ -23,13 +23,17 @@ class TimeStatusView(APIView):
     @extend_schema(
         tags=["time"],
         summary="One node's clock",
+        description=(
+            "The spec's TimeStatus, plus (additively) the node's drift rate and the figures of "
+            "its last successful NTP sync."
+        ),
         parameters=[TimeStatusQuerySerializer],
-        responses={200: TimeStatusSerializer, **INVALID_SERVER},
+        responses={200: ServerStatusSerializer, **INVALID_SERVER},
     )
     def get(self, request):
         query = TimeStatusQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(TimeStatusSerializer(node_time(node_get(query.validated_data["server_id"]))).data)
+        return Response(ServerStatusSerializer(node_time(node_get(query.validated_data["server_id"]))).data)
 
 
 class ServerListView(APIView):

@@ -1,0 +1,84 @@
+"""``manage.py sync_ntp [SERVER ...] [--all] [--ntp-server HOST[:PORT]]``: step nodes onto NTP.
+
+A thin wrapper around :func:`timesync.services.nodes_sync`.  Prints one table row per node
+(measured offset theta_node, delay, stratum, result).  Exit status: 0 when every sync
+succeeded, 1 when any failed, 2 for bad arguments or an unknown server id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from timesync import ntp
+from timesync.errors import InvalidServerId
+from timesync.services import SyncReport, nodes_sync
+
+USAGE_ERROR = 2
+
+
+class Command(BaseCommand):
+    help = "Synchronise simulated server nodes with a real NTP exchange (each node stepped by theta_node)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("servers", nargs="*", metavar="SERVER", help="server ids to sync (e.g. server-2)")
+        parser.add_argument("--all", action="store_true", help="sync every node")
+        parser.add_argument(
+            "--ntp-server",
+            default=None,
+            metavar="HOST[:PORT]",
+            help="NTP server to query (default: the NTP_SERVER setting)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        servers: list[str] = options["servers"]
+        if options["all"] and servers:
+            raise CommandError("give server ids or --all, not both", returncode=USAGE_ERROR)
+        if not options["all"] and not servers:
+            raise CommandError("give one or more server ids, or --all", returncode=USAGE_ERROR)
+        ntp_server = check_ntp_server(options["ntp_server"])
+        try:
+            reports = nodes_sync(None if options["all"] else servers, ntp_server=ntp_server)
+        except InvalidServerId as exc:
+            raise CommandError(exc.message, returncode=USAGE_ERROR) from exc
+        self.stdout.write(format_table(reports))
+        failed = [r.server_id for r in reports if not r.ok]
+        if failed:
+            raise CommandError(f"{len(failed)} of {len(reports)} syncs failed: {', '.join(failed)}")
+        self.stdout.write(self.style.SUCCESS(f"{len(reports)} node(s) synced"))
+
+
+def check_ntp_server(value: str | None) -> str | None:
+    """``value`` if it is a valid ``host[:port]`` (or None), else a usage error."""
+    if value is None:
+        return None
+    try:
+        ntp.parse_ntp_address(value)
+    except ntp.NtpAddressError as exc:
+        raise CommandError(f"--ntp-server: {exc}", returncode=USAGE_ERROR) from exc
+    return value
+
+
+def format_table(reports: list[SyncReport]) -> str:
+    """The node / measured offset / delay / stratum / result table."""
+    rows = [("NODE", "MEASURED OFFSET (s)", "DELAY (ms)", "STRATUM", "RESULT")]
+    for report in reports:
+        if report.outcome is not None:
+            out = report.outcome
+            rows.append(
+                (
+                    report.server_id,
+                    f"{out.correction:+.6f}",
+                    f"{out.result.delay * 1000:.3f}",
+                    str(out.result.stratum),
+                    f"ok ({out.result.server})",
+                )
+            )
+        else:
+            assert report.error is not None
+            reason = report.error.details.get("reason", "error")
+            rows.append((report.server_id, "-", "-", "-", f"FAILED {reason}: {report.error.details.get('error', '')}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4]]) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
