@@ -17,4 +17,6 @@ urlpatterns = [
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    # Seat-map page (live issue #4).
+    path("", include("seats.urls")),
 ]

@@ -28,7 +28,9 @@ def _send(topic: str, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(topic), {"type": "broadcast", "message": message})
+        # "type" names the consumer handler; "topic" lets it drop a message that was already
+        # queued when the client unsubscribed.
+        async_to_sync(layer.group_send)(group_name(topic), {"type": "broadcast", "topic": topic, "message": message})
     except Exception:  # the write already committed; a live update is best-effort
         logger.warning("could not publish %s on %s", message.get("type"), topic, exc_info=True)
 

@@ -85,13 +85,14 @@ def _announce_created(reservation: Reservation, hidden: list[Reservation]) -> No
 
 
 def reservation_event_data(reservation: Reservation) -> dict:
-    """The spec's reservation shape, for live events."""
+    """The spec's reservation shape for live events, plus ``recorded_at`` (true time, additive)."""
     return {
         "id": reservation.pk,
         "seat_id": reservation.seat_id,
         "customer_name": reservation.customer_name,
         "server_id": reservation.node_id,
         "created_at": reservation.created_at.isoformat().replace("+00:00", "Z"),
+        "recorded_at": reservation.recorded_at.isoformat().replace("+00:00", "Z"),
     }
 
 

@@ -1,0 +1,86 @@
+"""Real Daphne processes for the cross-process and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from timesync import clock
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; under CI=true a missing dependency is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SEATCLOCK_DATA_DIR"}}
+    env["DJANGO_SETTINGS_MODULE"] = "reservation_site.settings"
+    env["LOG_LEVEL"] = "WARNING"
+    for key, value in overrides.items():
+        if value is not None:
+            env[key] = value
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, check=True, capture_output=True, timeout=120
+    )
+
+
+@contextmanager
+def daphne(env: dict[str, str], log_dir: Path) -> Iterator[str]:
+    """Start Daphne on a free port; yield its base URL once /health/live answers."""
+    port = free_port()
+    log_path = log_dir / f"daphne-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "reservation_site.asgi:application"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = clock.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"daphne exited: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(base + "/health/live", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if clock.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not come up: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)  # bounded wait for the server to come up
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,82 @@
+"""The seat-map page (DESIGN §6): server-rendered, then kept live by ``static/seatmap.js``.
+
+The page reads the same rows as the API through the same selectors, in a constant number of
+queries whatever the size of the venue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from seats.selectors import seat_list_with_holder
+from simulation.selectors import scenario_list
+from timesync.selectors import node_list
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def seat_state(seat) -> str:
+    """``available``, ``reserved`` or ``conflict`` (several active reservations)."""
+    n = len(seat.active_reservations)
+    return "available" if n == 0 else "reserved" if n == 1 else "conflict"
+
+
+def controls_enabled(request: HttpRequest) -> bool:
+    """Whether the page shows the clock controls (scenarios, clear offsets, NTP sync).
+
+    Hook for production mode: in the demo they are open to everyone; in production only staff
+    see them (the API enforces its own permissions whatever the page shows).
+    """
+    if not getattr(settings, "PRODUCTION", False):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_staff)
+
+
+def seat_map(request: HttpRequest) -> HttpResponse:
+    """The venue grid, the clocks panel and the conflicts panel (five queries)."""
+    seats = list(seat_list_with_holder())  # two queries
+    nodes = [node.server_id for node in node_list()]  # one query
+    scenarios = [scenario.name for scenario in scenario_list()]  # two queries
+
+    state: dict[str, Any] = {
+        "seats": [
+            {
+                "id": seat.pk,
+                "row": seat.row,
+                "number": seat.number,
+                "reservations": [
+                    {
+                        "id": r.pk,
+                        "customer_name": r.customer_name,
+                        "server_id": r.node_id,
+                        "created_at": _iso(r.created_at),
+                        "recorded_at": _iso(r.recorded_at),
+                    }
+                    for r in seat.active_reservations
+                ],
+            }
+            for seat in seats
+        ],
+        "nodes": nodes,
+    }
+    rows = [
+        {"label": row, "seats": [{"seat": s, "state": seat_state(s)} for s in row_seats]}
+        for row, row_seats in groupby(seats, key=lambda s: s.row)
+    ]
+    context = {
+        "rows": rows,
+        "nodes": nodes,
+        "scenarios": scenarios,
+        "state": state,
+        "controls_enabled": controls_enabled(request),
+    }
+    return render(request, "seatmap.html", context)
