@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import health
+from . import health, metrics
 
 urlpatterns = [
     path("", include("seats.api.urls")),
@@ -17,4 +17,5 @@ urlpatterns = [
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    re_path(r"^metrics/?$", metrics.metrics_view, name="prometheus-django-metrics"),
 ]
