@@ -74,3 +74,13 @@ def test_invalid_reservation_is_counted_as_invalid(client, api, venue):
 def test_django_prometheus_request_metrics_are_exported(client):
     samples = scrape(client)
     assert any(name.startswith("django_http_requests") for name, _labels in samples)
+
+
+def test_domain_metrics_in_multiprocess_mode(client, monkeypatch, tmp_path):
+    # With PROMETHEUS_MULTIPROC_DIR the per-process metrics come from the shared directory;
+    # the domain metrics still come from the database.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    node_offset_set(server_id="server-4", offset_seconds=-3.0)
+    samples = scrape(client)
+    assert samples[("ntp_offset_seconds", (("server_id", "server-4"),))] == pytest.approx(-3.0)
+    assert ("reservations_conflicts_total", ()) in samples

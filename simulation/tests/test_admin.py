@@ -45,6 +45,7 @@ def test_list_pages_render(staff, venue, name):
         ("admin:reservations_reservation_changelist", {"conflict_detected__exact": "1"}, 1),
         ("admin:reservations_reservation_changelist", {"conflict_detected__exact": "0"}, 1),
         ("admin:reservations_reservation_changelist", {"node__server_id__exact": "server-2"}, 1),
+        ("admin:reservations_reservation_changelist", {"seat__id__exact": "FIRST_SEAT"}, 2),
         ("admin:reservations_reservation_changelist", {"status__exact": "active", "q": "Bob"}, 1),
     ],
 )
@@ -54,6 +55,7 @@ def test_list_filters(staff, venue, frozen_clock, name, query, expected):
     reservation_create(seat_id=venue[0].pk, customer_name="Ada", server_id="server-1")
     frozen_clock.advance(1)
     assert reservation_create(seat_id=venue[0].pk, customer_name="Bob", server_id="server-2").conflict_detected
+    query = {k: str(venue[0].pk) if v == "FIRST_SEAT" else v for k, v in query.items()}
     response = staff.get(reverse(name), query)
     assert response.status_code == 200
     assert response.context["cl"].result_count == expected
