@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ class DomainError(Exception):
 
     code = "INTERNAL_ERROR"
     status = 500
-    default_message = "Internal server error"
+    default_message = gettext_noop("Internal server error")
 
     def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None) -> None:
         self.message = message or _(self.default_message)
@@ -37,31 +38,31 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    code, status, default_message = "VALIDATION_ERROR", 400, "Invalid input"
+    code, status, default_message = "VALIDATION_ERROR", 400, gettext_noop("Invalid input")
 
 
 class NotFound(DomainError):
-    code, status, default_message = "NOT_FOUND", 404, "Resource not found"
+    code, status, default_message = "NOT_FOUND", 404, gettext_noop("Resource not found")
 
 
 class ServiceUnavailable(DomainError):
-    code, status, default_message = "SERVICE_UNAVAILABLE", 503, "Service temporarily unavailable"
+    code, status, default_message = "SERVICE_UNAVAILABLE", 503, gettext_noop("Service temporarily unavailable")
 
 
 # Codes for Django/DRF errors that are not domain errors.
 STATUS_CODES = {
-    400: ("BAD_REQUEST", "Bad request"),
-    401: ("NOT_AUTHENTICATED", "Authentication credentials were not provided"),
-    403: ("PERMISSION_DENIED", "You do not have permission to perform this action"),
-    404: ("NOT_FOUND", "Resource not found"),
-    405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
-    406: ("NOT_ACCEPTABLE", "Cannot satisfy the request's Accept header"),
-    413: ("PAYLOAD_TOO_LARGE", "Request body too large"),
-    415: ("UNSUPPORTED_MEDIA_TYPE", "Unsupported media type: send application/json"),
-    429: ("RATE_LIMITED", "Too many requests"),
-    500: ("INTERNAL_ERROR", "Internal server error"),
-    502: ("BAD_GATEWAY", "Bad gateway"),
-    503: ("SERVICE_UNAVAILABLE", "Service temporarily unavailable"),
+    400: ("BAD_REQUEST", gettext_noop("Bad request")),
+    401: ("NOT_AUTHENTICATED", gettext_noop("Authentication credentials were not provided")),
+    403: ("PERMISSION_DENIED", gettext_noop("You do not have permission to perform this action")),
+    404: ("NOT_FOUND", gettext_noop("Resource not found")),
+    405: ("METHOD_NOT_ALLOWED", gettext_noop("Method not allowed")),
+    406: ("NOT_ACCEPTABLE", gettext_noop("Cannot satisfy the request's Accept header")),
+    413: ("PAYLOAD_TOO_LARGE", gettext_noop("Request body too large")),
+    415: ("UNSUPPORTED_MEDIA_TYPE", gettext_noop("Unsupported media type: send application/json")),
+    429: ("RATE_LIMITED", gettext_noop("Too many requests")),
+    500: ("INTERNAL_ERROR", gettext_noop("Internal server error")),
+    502: ("BAD_GATEWAY", gettext_noop("Bad gateway")),
+    503: ("SERVICE_UNAVAILABLE", gettext_noop("Service temporarily unavailable")),
 }
 
 

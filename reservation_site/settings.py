@@ -209,6 +209,69 @@ SEATCLOCK = {
     "PAGE_MAX_LIMIT": 1000,
 }
 
+# --- Operations: metrics, rate limits, auth, production hardening ----------------------------
+INSTALLED_APPS += ["rest_framework.authtoken", "django_prometheus"]
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    *MIDDLEWARE,
+    "reservation_site.throttling.RateLimitHeadersMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Rate limits (spec: 100 requests/min and 10 reservations/min per IP), read per request.
+SEATCLOCK_RATE_LIMITS = {
+    "ENABLED": env_bool("RATE_LIMITS", PRODUCTION),
+    "API": os.environ.get("RATE_LIMIT_API", "100/min"),
+    "RESERVATIONS": os.environ.get("RATE_LIMIT_RESERVATIONS", "10/min"),
+}
+# Behind a proxy, DRF takes the client IP from X-Forwarded-For: set how many proxies to trust.
+NUM_PROXIES = int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None
+
+# Clock controls (/api/simulation/* writes, /api/time/sync): open in the demo, staff only in
+# production (session or "Authorization: Token <key>"; `manage.py drf_create_token USER`).
+SEATCLOCK_OPEN_CLOCK_CONTROLS = env_bool("OPEN_CLOCK_CONTROLS", not PRODUCTION)
+
+REST_FRAMEWORK.update(
+    {
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.TokenAuthentication",
+            # Sessions only in production: in the demo a logged-in admin would otherwise need
+            # a CSRF token for every API write from the seat-map page.
+            *(["rest_framework.authentication.SessionAuthentication"] if PRODUCTION else []),
+        ],
+        "DEFAULT_THROTTLE_CLASSES": [
+            "reservation_site.throttling.ApiRateThrottle",
+            "reservation_site.throttling.ReservationRateThrottle",
+        ],
+        "NUM_PROXIES": NUM_PROXIES,
+    }
+)
+
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes and Prometheus scrape over plain HTTP inside the cluster.
+    SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
+    if env_bool("SECURE_PROXY_SSL_HEADER", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31_536_000))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+    X_FRAME_OPTIONS = "DENY"
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

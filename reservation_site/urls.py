@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import health
+from . import health, metrics
 
 urlpatterns = [
     path("", include("seats.api.urls")),
@@ -19,4 +19,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Seat-map page (live issue #4).
     path("", include("seats.urls")),
+    re_path(r"^metrics/?$", metrics.metrics_view, name="prometheus-django-metrics"),
 ]

@@ -1,4 +1,5 @@
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from reservation_site.errors import DomainError
 
@@ -13,8 +14,8 @@ class InvalidServerId(DomainError):
 
 
 class NtpSyncFailed(DomainError):
-    code, status, default_message = "NTP_SYNC_FAILED", 502, "NTP synchronisation failed"
+    code, status, default_message = "NTP_SYNC_FAILED", 502, gettext_noop("NTP synchronisation failed")
 
 
 class TimeDriftDetected(DomainError):
-    code, status, default_message = "TIME_DRIFT_DETECTED", 503, "Time drift detected"
+    code, status, default_message = "TIME_DRIFT_DETECTED", 503, gettext_noop("Time drift detected")

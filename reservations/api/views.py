@@ -3,6 +3,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reservation_site.api_fields import Page, PageQuery
+from reservation_site.metrics import observe_reservation
 from reservation_site.schema import VALIDATION, error_response
 from reservations.selectors import conflict_count, conflict_list, reservation_get, reservation_list
 from reservations.services import reservation_cancel, reservation_create
@@ -20,6 +21,8 @@ RESERVATION_ID = OpenApiParameter("reservation_id", int, OpenApiParameter.PATH)
 
 
 class ReservationListView(APIView):
+    throttle_scope = "reservations"  # POST counts against the reservation rate limit
+
     @extend_schema(
         tags=["reservations"],
         summary="Active reservations, paginated",
@@ -60,6 +63,7 @@ class ReservationListView(APIView):
             409: error_response("The node sees the seat as reserved", "SEAT_ALREADY_RESERVED"),
         },
     )
+    @observe_reservation
     def post(self, request):
         data = ReservationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

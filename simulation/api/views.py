@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reservation_site.permissions import ClockControlPermission
 from reservation_site.schema import VALIDATION, error_response
 from simulation.selectors import scenario_list
 from simulation.services import scenario_apply
@@ -24,6 +25,8 @@ INVALID_SERVER = error_response("Unknown server id", "INVALID_SERVER_ID", "VALID
 
 
 class SetOffsetView(APIView):
+    permission_classes = [ClockControlPermission]
+
     @extend_schema(
         tags=["simulation"],
         summary="Inject a clock offset (and optional drift) into a node",
@@ -46,6 +49,8 @@ class SetOffsetView(APIView):
 
 
 class RemoveOffsetView(APIView):
+    permission_classes = [ClockControlPermission]
+
     @extend_schema(
         tags=["simulation"],
         summary="Put a node back on true time",
@@ -63,6 +68,8 @@ class OffsetsView(APIView):
 
 
 class ClearOffsetsView(APIView):
+    permission_classes = [ClockControlPermission]
+
     @extend_schema(
         tags=["simulation"], summary="Every node back on true time", request=None, responses={200: SuccessSerializer}
     )
@@ -86,6 +93,8 @@ class ScenarioListView(APIView):
 
 
 class ApplyScenarioView(APIView):
+    permission_classes = [ClockControlPermission]
+
     @extend_schema(
         tags=["simulation"],
         summary="Set every node to a scenario's offsets (unlisted nodes to 0)",

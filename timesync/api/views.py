@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reservation_site.permissions import ClockControlPermission
 from reservation_site.schema import error_response
 from timesync import clock
 from timesync.selectors import node_get, node_list, node_time
@@ -49,6 +50,8 @@ class ServerListView(APIView):
 
 
 class TimeSyncView(APIView):
+    permission_classes = [ClockControlPermission]
+
     @extend_schema(
         tags=["time"],
         summary="Synchronise a node with a real NTP exchange",

@@ -1,0 +1,19 @@
+from django.core.management.base import CommandParser
+
+from simulation.services import scenario_apply
+
+from ._base import ServiceCommand
+
+
+class Command(ServiceCommand):
+    help = "Set every node to a scenario's offsets (nodes it does not list go back to 0). See list_scenarios."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", metavar="NAME", help="Scenario name, e.g. major_drift.")
+
+    def handle(self, *args, name, **options):
+        scenario, applied = scenario_apply(name=name)
+        self.stdout.write(self.style.SUCCESS(f"Scenario {scenario.name} applied."))
+        for server_id, offset in applied.items():
+            self.stdout.write(f"  {server_id:<12} {offset:+10.3f} s")
+        self.stdout.write("  (every other node: 0)")

@@ -1,0 +1,16 @@
+from django.core.management.base import CommandParser
+
+from timesync.services import node_offset_remove
+
+from ._base import ServiceCommand
+
+
+class Command(ServiceCommand):
+    help = "Put one node back on true time (offset and drift 0, marked NTP-synced)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("server_id", metavar="SERVER", help="Node id, e.g. server-2.")
+
+    def handle(self, *args, server_id, **options):
+        node = node_offset_remove(server_id=server_id)
+        self.stdout.write(self.style.SUCCESS(f"{node.server_id}: offset removed."))

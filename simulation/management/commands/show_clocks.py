@@ -1,0 +1,24 @@
+from timesync import clock
+from timesync.selectors import node_list, node_time
+
+from ._base import ServiceCommand
+
+
+def _stamp(value) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else "never"
+
+
+class Command(ServiceCommand):
+    help = "Show every node's clock, read at one true instant: time, offset, drift and NTP state."
+
+    def handle(self, *args, **options):
+        now = clock.reference_now()
+        self.stdout.write(f"True time: {_stamp(now)}")
+        header = f"{'SERVER':<12} {'NODE TIME':<26} {'OFFSET (s)':>12} {'DRIFT (ppm)':>12} {'SYNCED':<7} LAST SYNC"
+        self.stdout.write(header)
+        for node in node_list():
+            t = node_time(node, at=now)
+            self.stdout.write(
+                f"{node.server_id:<12} {_stamp(t.current_time):<26} {t.offset_seconds:>+12.6f} "
+                f"{node.drift_ppm:>+12g} {'yes' if node.ntp_synced else 'no':<7} {_stamp(node.last_sync)}"
+            )

@@ -1,0 +1,123 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from reservation_site.errors import DomainError
+
+from . import clock
+from .models import ServerNode
+from .services import node_offset_remove, node_offset_set, node_sync
+
+
+class SetOffsetForm(forms.Form):
+    offset_seconds = forms.FloatField(label=_("Offset (seconds)"), help_text=_("Negative: the node's clock lags."))
+    drift_ppm = forms.FloatField(label=_("Drift (ppm)"), initial=0.0, required=False)
+
+
+@admin.register(ServerNode)
+class ServerNodeAdmin(admin.ModelAdmin):
+    """The simulated servers.  Clock state is read-only here: it changes only through the
+    actions below, which call ``timesync.services`` like the API does."""
+
+    list_display = [
+        "server_id",
+        "node_time",
+        "current_offset",
+        "offset_seconds",
+        "drift_ppm",
+        "offset_since",
+        "ntp_synced",
+        "last_sync",
+    ]
+    list_filter = ["ntp_synced"]
+    search_fields = ["server_id"]
+    actions = ["set_offset", "remove_offset", "sync_now"]
+    audit_fields = [
+        "node_time",
+        "current_offset",
+        "offset_seconds",
+        "drift_ppm",
+        "offset_since",
+        "ntp_synced",
+        "last_sync",
+        "last_sync_offset",
+        "last_sync_delay",
+        "last_sync_stratum",
+        "last_sync_error_bound",
+        "last_sync_server",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return ["server_id", *self.audit_fields] if obj else ["server_id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["server_id", *self.audit_fields] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        # Reservations and scenarios point at nodes; removing one would break the audit trail.
+        return False
+
+    @admin.display(description=_("node time"))
+    def node_time(self, node) -> str:
+        return clock.node_now(node).isoformat(timespec="milliseconds")
+
+    @admin.display(description=_("current offset (s)"))
+    def current_offset(self, node) -> str:
+        return f"{clock.offset_at(node, clock.reference_now()):+.6f}"
+
+    def _run(self, request, queryset, service, done_message) -> None:
+        done = []
+        for node in queryset.order_by("server_id"):
+            try:
+                service(node)
+            except DomainError as exc:
+                self.message_user(request, f"{node.server_id}: {exc.message}", messages.ERROR)
+            else:
+                done.append(node.server_id)
+        if done:
+            self.message_user(request, done_message % {"nodes": ", ".join(done)}, messages.SUCCESS)
+
+    @admin.action(description=_("Remove offset (back to true time)"))
+    def remove_offset(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda node: node_offset_remove(server_id=node.server_id),
+            _("Offset removed: %(nodes)s."),
+        )
+
+    @admin.action(description=_("Sync now (NTP)"))
+    def sync_now(self, request, queryset):
+        self._run(
+            request,
+            queryset,
+            lambda node: node_sync(server_id=node.server_id),
+            _("Synchronised with %(server)s: %%(nodes)s.") % {"server": settings.NTP_SERVER},
+        )
+
+    @admin.action(description=_("Set offset…"))
+    def set_offset(self, request, queryset):
+        """Intermediate page: ask for the offset and drift, then apply them to every selected node."""
+        form = SetOffsetForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            offset = form.cleaned_data["offset_seconds"]
+            drift = form.cleaned_data.get("drift_ppm") or 0.0
+            self._run(
+                request,
+                queryset,
+                lambda node: node_offset_set(server_id=node.server_id, offset_seconds=offset, drift_ppm=drift),
+                _("Offset %(offset)+g s set: %%(nodes)s.") % {"offset": offset},
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Set a clock offset"),
+            "opts": self.model._meta,
+            "nodes": queryset.order_by("server_id"),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/timesync/servernode/set_offset.html", context)
