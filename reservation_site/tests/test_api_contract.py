@@ -169,12 +169,22 @@ def test_reservation_get_and_soft_delete(api, venue, frozen_clock):
 
 def test_time_status(api, frozen_clock):
     body = api.get("/api/time/status").json()
-    assert body == {
+    spec = {"server_id", "current_time", "ntp_synced", "offset_seconds", "last_sync"}
+    assert {k: body[k] for k in spec} == {
         "server_id": "server-1",
         "current_time": "2026-06-28T10:30:00Z",
         "ntp_synced": True,
         "offset_seconds": 0.0,
         "last_sync": None,
+    }
+    # Additive: the drift rate and the figures of the last NTP sync (none yet).
+    assert set(body) - spec == {
+        "drift_ppm",
+        "last_sync_offset_seconds",
+        "last_sync_delay_seconds",
+        "last_sync_stratum",
+        "last_sync_error_bound_seconds",
+        "last_sync_ntp_server",
     }
     api.post("/api/simulation/set-offset", {"server_id": "server-3", "offset_seconds": 2.5}, format="json")
     body = api.get("/api/time/status", {"server_id": "server-3"}).json()

@@ -9,7 +9,8 @@ from rest_framework.test import APIClient
 
 from reservations.models import Reservation
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback restores the migrations' data (nodes, scenarios) flushed by other transactional tests.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_fifty_racers_in_sync_get_exactly_one_seat(venue):
