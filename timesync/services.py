@@ -23,6 +23,7 @@ from reservations import events
 from . import clock, ntp
 from .errors import InvalidServerId, NtpSyncFailed
 from .models import ServerNode
+from .selectors import node_get
 
 
 def _validate_offset(offset_seconds: float, drift_ppm: float) -> None:
@@ -165,7 +166,7 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
     the network.
     """
     address = ntp_server or settings.NTP_SERVER
-    node_get_or_invalid(server_id)
+    node_get(server_id)  # unknown node: 400 before any network traffic
     try:
         result = ntp.query(address, samples=settings.NTP_SAMPLES, timeout=settings.NTP_TIMEOUT)
     except ntp.NtpAddressError as exc:
@@ -191,11 +192,6 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
         node.save()
         node_state_announce([node], synced=SyncFigures(correction, result.delay))
     return SyncOutcome(node=node, result=result, correction=correction, sync_time=now)
-
-
-def node_get_or_invalid(server_id: object) -> None:
-    if not isinstance(server_id, str) or not ServerNode.objects.filter(pk=server_id).exists():
-        raise InvalidServerId(server_id)
 
 
 @dataclass(frozen=True)
