@@ -44,15 +44,32 @@ def test_fifty_racers_in_sync_get_exactly_one_seat(venue):
 
 
 def test_race_runs_on_separate_connections(venue):
-    """The racers above really use their own database sessions (not one shared connection)."""
-    ids = set()
+    """The racers above really use their own database sessions (not one shared connection).
+
+    The probes hold their sessions open together (barrier) and report the server-side session
+    identity: a backend PID on PostgreSQL, the DB-API connection object itself on SQLite (kept
+    referenced so that Python cannot recycle its id).
+    """
+    sessions: list[object] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(3)
+
+    def identity(conn) -> object:
+        conn.ensure_connection()
+        if conn.vendor == "postgresql":
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                return cursor.fetchone()[0]
+        return conn.connection
 
     def probe() -> None:
         try:
             from django.db import connection as thread_connection
 
-            thread_connection.ensure_connection()
-            ids.add(id(thread_connection.connection))
+            session = identity(thread_connection)
+            with lock:
+                sessions.append(session)
+            barrier.wait(timeout=30)
         finally:
             connections.close_all()
 
@@ -60,7 +77,7 @@ def test_race_runs_on_separate_connections(venue):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
-    connection.ensure_connection()
-    ids.add(id(connection.connection))
-    assert len(ids) == 4
+        t.join(timeout=60)
+    sessions.append(identity(connection))
+    assert len(sessions) == 4
+    assert len({id(s) if not isinstance(s, int) else s for s in sessions}) == 4
