@@ -29,6 +29,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {value!r}") from None
+    if not number > minimum or number != number or number == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be a finite number above {minimum}, not {value!r}")
+    return number
+
+
 SEATCLOCK_MODE = os.environ.get("SEATCLOCK_MODE", "demo").strip().lower()
 if SEATCLOCK_MODE not in {"demo", "production"}:
     raise ImproperlyConfigured(f"SEATCLOCK_MODE must be 'demo' or 'production', not {SEATCLOCK_MODE!r}")
@@ -207,6 +220,9 @@ SEATCLOCK = {
     "MAX_DRIFT_PPM": 1_000_000.0,
     "PAGE_DEFAULT_LIMIT": 100,
     "PAGE_MAX_LIMIT": 1000,
+    # The skew bound trusted by the ``bounded`` consistency mode (seconds): a node sees what is
+    # stamped up to this far past its clock, and is fenced beyond 80 % of it from the median.
+    "MAX_CLOCK_OFFSET": env_float("MAX_CLOCK_OFFSET", 0.5),
 }
 
 # --- Operations: metrics, rate limits, auth, production hardening ----------------------------

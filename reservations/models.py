@@ -58,3 +58,24 @@ class Reservation(models.Model):
     def skew_seconds(self) -> float:
         """How far the node's stamp was from true time."""
         return (self.created_at - self.recorded_at).total_seconds()
+
+
+class ConsistencySettings(models.Model):
+    """The cluster-wide consistency mode (a single row, pk 1); see ``reservations.consistency``."""
+
+    class Mode(models.TextChoices):
+        NAIVE = "naive", "naive"
+        BOUNDED = "bounded", "bounded"
+        SERIALIZABLE = "serializable", "serializable"
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.NAIVE)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "consistency mode"
+        verbose_name_plural = "consistency mode"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="consistency_settings_singleton")]
+
+    def __str__(self) -> str:
+        return f"consistency mode: {self.mode}"

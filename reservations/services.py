@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from seats.errors import SeatNotFound
 from seats.models import Seat
 from seats.selectors import parse_id
 from timesync import clock
+from timesync.errors import TimeDriftDetected
+from timesync.models import ServerNode
 from timesync.selectors import node_get
 
-from . import events
+from . import consistency, events
+from .consistency import Mode
 from .errors import ReservationNotFound, SeatAlreadyReserved
 from .models import Reservation
 
@@ -29,14 +33,19 @@ class ReservationOutcome:
     hidden: tuple[Reservation, ...] = ()
 
 
-def reservation_create(*, seat_id: int, customer_name: str, server_id: str = "server-1") -> ReservationOutcome:
+def reservation_create(
+    *, seat_id: int, customer_name: str, server_id: str = "server-1", mode: str | None = None
+) -> ReservationOutcome:
     """Reserve ``seat_id`` through node ``server_id`` as that node's clock sees the world.
 
     In one transaction with the seat row locked: read the node's clock once (``t_node``) and
-    true time (``t_true``); the node sees the seat's active reservations stamped at or
-    before ``t_node``.  If it sees one: ``SeatAlreadyReserved``.  Otherwise insert with
-    ``created_at = t_node`` and ``recorded_at = t_true``; if the seat has active
-    reservations the node could not see, the new one is in conflict.
+    true time (``t_true``); the node sees the seat's active reservations stamped up to the
+    horizon of the consistency ``mode`` (default: the cluster's current mode) — ``t_node``
+    in ``naive``, ``t_node + MAX_CLOCK_OFFSET`` in ``bounded``, everything in
+    ``serializable``.  If it sees one: ``SeatAlreadyReserved``.  In ``bounded`` a node too
+    far from the median clock is fenced: ``TimeDriftDetected`` (503), nothing written.
+    Otherwise insert with ``created_at = t_node`` and ``recorded_at = t_true``; if the seat
+    has active reservations the node could not see, the new one is in conflict.
     """
     with transaction.atomic():
         pk = parse_id(seat_id)
@@ -44,15 +53,21 @@ def reservation_create(*, seat_id: int, customer_name: str, server_id: str = "se
         if seat is None:
             raise SeatNotFound(seat_id)
         node = node_get(server_id)
+        mode = consistency.mode_get() if mode is None else Mode(mode)
 
         t_true = clock.reference_now()
+        if mode == Mode.BOUNDED:
+            fence = consistency.node_fences(ServerNode.objects.all(), at=t_true)[node.pk]
+            if fence.fenced:
+                raise node_fenced_error(fence)
         offset = clock.offset_at(node, t_true)
         t_node = clock.node_now(node, at=t_true)
 
         active = list(
             Reservation.objects.filter(seat=seat, status=Reservation.Status.ACTIVE).order_by("created_at", "id")
         )
-        visible = [r for r in active if r.created_at <= t_node]
+        horizon = consistency.visibility_horizon(mode, t_node)
+        visible = [r for r in active if horizon is None or r.created_at <= horizon]
         if visible:
             holder = visible[0]
             raise SeatAlreadyReserved(seat_id=seat.pk, existing_id=holder.pk, existing_name=holder.customer_name)
@@ -68,6 +83,38 @@ def reservation_create(*, seat_id: int, customer_name: str, server_id: str = "se
         )
         _announce_created(reservation, active)
     return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
+
+
+def node_fenced_error(fence: consistency.Fence) -> TimeDriftDetected:
+    return TimeDriftDetected(
+        _(
+            "%(server_id)s is fenced: its clock is %(deviation).3f s from the median of the nodes, "
+            "beyond the %(limit).3f s allowed; sync it to write again"
+        )
+        % {"server_id": fence.server_id, "deviation": fence.deviation_seconds, "limit": fence.limit_seconds},
+        details={
+            "server_id": fence.server_id,
+            "offset_seconds": fence.offset_seconds,
+            "median_offset_seconds": fence.median_seconds,
+            "deviation_seconds": fence.deviation_seconds,
+            "limit_seconds": fence.limit_seconds,
+        },
+    )
+
+
+@transaction.atomic
+def consistency_mode_set(mode: str) -> str:
+    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``."""
+    from .models import ConsistencySettings
+
+    mode = Mode(mode)
+    ConsistencySettings.objects.update_or_create(pk=1, defaults={"mode": mode, "updated_at": clock.reference_now()})
+    events.publish(
+        "time_sync",
+        "consistency_mode_changed",
+        {"mode": mode.value, "max_clock_offset_seconds": consistency.max_clock_offset()},
+    )
+    return mode.value
 
 
 def _announce_created(reservation: Reservation, hidden: list[Reservation]) -> None:

@@ -1,0 +1,87 @@
+"""Consistency modes: which of a seat's reservations a node sees when it reserves.
+
+- ``naive``: DESIGN §2 — a node sees what is stamped at or before its own clock.
+- ``bounded``: the uncertainty interval of Spanner/CockroachDB — a node also sees what is
+  stamped up to ``MAX_CLOCK_OFFSET`` past its clock, and a node whose offset from the median
+  of all nodes exceeds ``FENCE_FRACTION × MAX_CLOCK_OFFSET`` refuses writes (it is *fenced*)
+  until it is synced.
+- ``serializable``: timestamps ignored, every active reservation is visible (one database's
+  serial order; the baseline).
+
+The mode is stored in the database (one row) so that every process switches together.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from timesync import clock
+from timesync.models import ServerNode
+
+from .models import ConsistencySettings
+
+#: Fenced when |offset − median| exceeds this fraction of MAX_CLOCK_OFFSET (CockroachDB: 80 %).
+FENCE_FRACTION = 0.8
+
+
+Mode = ConsistencySettings.Mode
+
+
+def max_clock_offset() -> float:
+    """The bound on clock skew the ``bounded`` mode trusts, in seconds."""
+    return float(settings.SEATCLOCK["MAX_CLOCK_OFFSET"])
+
+
+def fence_limit() -> float:
+    return FENCE_FRACTION * max_clock_offset()
+
+
+def mode_get() -> str:
+    """The cluster's current mode (``naive`` until someone switches it)."""
+    mode = ConsistencySettings.objects.filter(pk=1).values_list("mode", flat=True).first()
+    return mode or Mode.NAIVE
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A node's clock judged against the others at one true instant."""
+
+    server_id: str
+    offset_seconds: float
+    median_seconds: float
+    limit_seconds: float
+
+    @property
+    def deviation_seconds(self) -> float:
+        return self.offset_seconds - self.median_seconds
+
+    @property
+    def fenced(self) -> bool:
+        return abs(self.deviation_seconds) > self.limit_seconds
+
+
+def node_fences(nodes: Iterable[ServerNode], *, at: datetime) -> dict[str, Fence]:
+    """Every node's deviation from the median offset of ``nodes`` at true time ``at``."""
+    offsets = {node.server_id: clock.offset_at(node, at) for node in nodes}
+    if not offsets:
+        return {}
+    median = statistics.median(offsets.values())
+    limit = fence_limit()
+    return {
+        server_id: Fence(server_id=server_id, offset_seconds=offset, median_seconds=median, limit_seconds=limit)
+        for server_id, offset in offsets.items()
+    }
+
+
+def visibility_horizon(mode: str, t_node: datetime) -> datetime | None:
+    """The latest ``created_at`` a node reading ``t_node`` sees; ``None``: it sees everything."""
+    if mode == Mode.SERIALIZABLE:
+        return None
+    if mode == Mode.BOUNDED:
+        return t_node + timedelta(seconds=max_clock_offset())
+    return t_node
