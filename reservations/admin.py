@@ -1,11 +1,14 @@
 from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from reservation_site.errors import DomainError
 
-from .models import Reservation
-from .services import reservation_cancel
+from . import consistency
+from .models import ConsistencySettings, Reservation
+from .services import consistency_mode_set, reservation_cancel
 
 
 @admin.register(Reservation)
@@ -69,6 +72,43 @@ class ReservationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsistencySettings)
+class ConsistencySettingsAdmin(admin.ModelAdmin):
+    """The cluster's consistency mode: one row; saving it goes through ``consistency_mode_set``
+    (so every process switches and the seat map hears ``consistency_mode_changed``)."""
+
+    list_display = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
+    fields = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
+    readonly_fields = ["max_clock_offset", "fence_limit", "updated_at"]
+
+    @admin.display(description=_("MAX_CLOCK_OFFSET (s)"))
+    def max_clock_offset(self, obj=None) -> str:
+        return f"{consistency.max_clock_offset():.3f}"
+
+    @admin.display(description=_("fence limit (s)"))
+    def fence_limit(self, obj=None) -> str:
+        return f"{consistency.fence_limit():.3f}"
+
+    def changelist_view(self, request, extra_context=None):
+        # A singleton: the list is one row, so go straight to it.
+        if ConsistencySettings.objects.filter(pk=1).exists():
+            return redirect(reverse("admin:reservations_consistencysettings_change", args=[1]))
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        consistency_mode_set(obj.mode)
+        obj.refresh_from_db()
+        self.message_user(
+            request, _("Every node now reserves in %(mode)s mode.") % {"mode": obj.mode}, messages.SUCCESS
+        )
+
+    def has_add_permission(self, request):
+        return not ConsistencySettings.objects.filter(pk=1).exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

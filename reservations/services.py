@@ -21,8 +21,8 @@ from timesync.selectors import node_get
 
 from . import consistency, events
 from .consistency import Mode
-from .errors import ReservationNotFound, SeatAlreadyReserved
-from .models import Reservation
+from .errors import InvalidConsistencyMode, ReservationNotFound, SeatAlreadyReserved
+from .models import ConsistencySettings, Reservation
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,22 @@ def node_fenced_error(fence: consistency.Fence) -> TimeDriftDetected:
 
 @transaction.atomic
 def consistency_mode_set(mode: str) -> str:
-    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``."""
-    from .models import ConsistencySettings
+    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``.
 
+    An unknown mode raises ``InvalidConsistencyMode`` (400 ``VALIDATION_ERROR``), nothing written.
+    """
+    if not isinstance(mode, str) or mode not in Mode.values:
+        raise InvalidConsistencyMode(mode, Mode.values)
     mode = Mode(mode)
     ConsistencySettings.objects.update_or_create(pk=1, defaults={"mode": mode, "updated_at": clock.reference_now()})
     events.publish(
         "time_sync",
         "consistency_mode_changed",
-        {"mode": mode.value, "max_clock_offset_seconds": consistency.max_clock_offset()},
+        {
+            "mode": mode.value,
+            "max_clock_offset_seconds": consistency.max_clock_offset(),
+            "fence_limit_seconds": consistency.fence_limit(),
+        },
     )
     return mode.value
 

@@ -52,8 +52,10 @@ class ReservationListView(APIView):
         summary="Reserve a seat through one node",
         description=(
             "The node decides at its own clock time: it sees the seat's active reservations stamped "
-            "at or before its clock. 409 if it sees one; otherwise 201, with `conflict_detected` true "
-            "when a reservation it could not see (stamped in its future) already holds the seat."
+            "at or before its clock (plus MAX_CLOCK_OFFSET in `bounded` mode; all of them in "
+            "`serializable`). 409 if it sees one; otherwise 201, with `conflict_detected` true "
+            "when a reservation it could not see (stamped in its future) already holds the seat. "
+            "In `bounded` mode a fenced node refuses the write: 503 `TIME_DRIFT_DETECTED`."
         ),
         request=ReservationCreateSerializer,
         responses={
@@ -61,6 +63,11 @@ class ReservationListView(APIView):
             **VALIDATION,
             404: error_response("Seat not found", "SEAT_NOT_FOUND"),
             409: error_response("The node sees the seat as reserved", "SEAT_ALREADY_RESERVED"),
+            503: error_response(
+                "bounded mode: the node's clock is too far from the median (fenced); nothing written. "
+                "details: server_id, offset_seconds, median_offset_seconds, deviation_seconds, limit_seconds",
+                "TIME_DRIFT_DETECTED",
+            ),
         },
     )
     @observe_reservation

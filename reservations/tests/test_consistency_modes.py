@@ -3,7 +3,7 @@
 import pytest
 
 from reservations.consistency import mode_get
-from reservations.errors import SeatAlreadyReserved
+from reservations.errors import InvalidConsistencyMode, SeatAlreadyReserved
 from reservations.models import Reservation
 from reservations.services import consistency_mode_set, reservation_create
 from timesync.errors import TimeDriftDetected
@@ -21,8 +21,9 @@ def test_default_mode_is_naive_and_switch_persists():
     assert mode_get() == "naive"
     consistency_mode_set("bounded")
     assert mode_get() == "bounded"
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidConsistencyMode) as exc:
         consistency_mode_set("eventual")
+    assert exc.value.code == "VALIDATION_ERROR" and "mode" in exc.value.details
     assert mode_get() == "bounded"
 
 
