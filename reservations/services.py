@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from seats.errors import SeatNotFound
@@ -23,6 +25,7 @@ from . import consistency, events
 from .consistency import Mode
 from .errors import InvalidConsistencyMode, ReservationNotFound, SeatAlreadyReserved
 from .models import ConsistencySettings, Reservation
+from .selectors import Conflict
 
 
 @dataclass(frozen=True)
@@ -128,14 +131,41 @@ def _announce_created(reservation: Reservation, hidden: list[Reservation]) -> No
     events.publish("reservations", "reservation_created", reservation_event_data(reservation))
     if hidden:
         everyone = sorted([*hidden, reservation], key=lambda r: (r.created_at, r.pk))
-        events.publish(
-            "conflicts",
-            "conflict_detected",
+        events.publish("conflicts", "conflict_detected", conflict_event_data(Conflict(reservation.seat_id, everyone)))
+
+
+def conflict_event_data(conflict: Conflict) -> dict:
+    """The spec's ``conflict_detected`` data (``seat_id``, ``reservations [{id, customer_name}]``) plus,
+    additively, each reservation's stamps and reason, ``fair`` and the ``explanation`` lines.
+
+    Broadcast to every subscriber, so written in the site's default language.
+    """
+    with translation.override(settings.LANGUAGE_CODE):
+        reasons = conflict.reasons
+        explanation = conflict.explanation
+    return {
+        "seat_id": conflict.seat_id,
+        "reservations": [
             {
-                "seat_id": reservation.seat_id,
-                "reservations": [{"id": r.pk, "customer_name": r.customer_name} for r in everyone],
-            },
-        )
+                "id": r.pk,
+                "customer_name": r.customer_name,
+                "server_id": r.node_id,
+                "created_at": _iso(r.created_at),
+                "recorded_at": _iso(r.recorded_at),
+                "node_offset_seconds": r.node_offset,
+                "reason": reasons[r.pk],
+            }
+            for r in conflict.reservations
+        ],
+        "winner_id": conflict.winner.pk,
+        "true_first_id": conflict.true_first.pk,
+        "fair": conflict.fair,
+        "explanation": explanation,
+    }
+
+
+def _iso(value) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def reservation_event_data(reservation: Reservation) -> dict:
@@ -145,8 +175,8 @@ def reservation_event_data(reservation: Reservation) -> dict:
         "seat_id": reservation.seat_id,
         "customer_name": reservation.customer_name,
         "server_id": reservation.node_id,
-        "created_at": reservation.created_at.isoformat().replace("+00:00", "Z"),
-        "recorded_at": reservation.recorded_at.isoformat().replace("+00:00", "Z"),
+        "created_at": _iso(reservation.created_at),
+        "recorded_at": _iso(reservation.recorded_at),
     }
 
 

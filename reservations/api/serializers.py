@@ -1,4 +1,5 @@
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reservation_site.api_fields import StrictCharField, StrictIntegerField
@@ -51,15 +52,35 @@ class ReservationFilterSerializer(serializers.Serializer):
 
 class ConflictReservationSerializer(ReservationSerializer):
     recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
+    node_offset_seconds = serializers.FloatField(
+        source="node_offset", help_text="The writing node's clock offset at write time (created_at - recorded_at)."
+    )
+    reason = serializers.SerializerMethodField(
+        help_text="Why this node wrote although the seat was taken: which earlier reservations were stamped "
+        "in its future, by how much. null for the reservation that found the seat free."
+    )
+
+    def get_reason(self, reservation) -> str | None:
+        return self.context.get("reasons", {}).get(reservation.pk)
 
 
 class ConflictSerializer(serializers.Serializer):
     seat_id = serializers.IntegerField()
-    reservations = ConflictReservationSerializer(many=True)
+    reservations = serializers.SerializerMethodField()
     conflict_count = serializers.SerializerMethodField()
     winner_id = serializers.SerializerMethodField(help_text="Holder by timestamp (earliest created_at).")
     true_first_id = serializers.SerializerMethodField(help_text="Truly first (earliest recorded_at).")
     fair = serializers.BooleanField(help_text="winner_id == true_first_id.")
+    explanation = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='One line per blind write ("#id: reason"), in true-time order, from stored data only.',
+    )
+
+    @extend_schema_field(ConflictReservationSerializer(many=True))
+    def get_reservations(self, conflict) -> list[dict]:
+        return ConflictReservationSerializer(
+            conflict.reservations, many=True, context={"reasons": conflict.reasons}
+        ).data
 
     def get_conflict_count(self, conflict) -> int:
         return len(conflict.reservations)

@@ -141,17 +141,24 @@ def test_conflict_detected_after_a_lagging_node_double_books(venue):
             second = await create(seat_id=venue[2].pk, customer_name="Marie Martin", server_id="server-2")
             assert second.conflict_detected
             message = await ws.receive_json_from(timeout=2)
-            # Ordered by timestamp: server-2's stamp is 10 s earlier, so it "wins".
-            assert message == {
-                "type": "conflict_detected",
-                "data": {
-                    "seat_id": venue[2].pk,
-                    "reservations": [
-                        {"id": second.reservation.pk, "customer_name": "Marie Martin"},
-                        {"id": first.reservation.pk, "customer_name": "Jean Dupont"},
-                    ],
-                },
-            }
+            assert message["type"] == "conflict_detected"
+            data = message["data"]
+            # The spec's shape: ordered by timestamp, server-2's stamp is 10 s earlier, so it "wins".
+            assert data["seat_id"] == venue[2].pk
+            assert [{k: r[k] for k in ("id", "customer_name")} for r in data["reservations"]] == [
+                {"id": second.reservation.pk, "customer_name": "Marie Martin"},
+                {"id": first.reservation.pk, "customer_name": "Jean Dupont"},
+            ]
+            # Additively: the stamps, who truly came first, and why server-2 could not see Jean.
+            marie, jean = data["reservations"]
+            assert (marie["server_id"], marie["node_offset_seconds"], jean["reason"]) == ("server-2", -10.0, None)
+            assert f"could not see #{first.reservation.pk}" in marie["reason"]
+            assert (data["winner_id"], data["true_first_id"], data["fair"]) == (
+                second.reservation.pk,
+                first.reservation.pk,
+                False,
+            )
+            assert data["explanation"] == [f"#{second.reservation.pk}: {marie['reason']}"]
             assert await ws.receive_nothing(timeout=0.2)  # reservation_created is another topic
         finally:
             await ws.disconnect()
