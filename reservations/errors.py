@@ -34,3 +34,16 @@ class InvalidConsistencyMode(ValidationFailed):
             "choices": ", ".join(choices),
         }
         super().__init__(message, details={"mode": [message]})
+
+
+class NoConflict(DomainError):
+    """Resolving a seat that is not double-booked (409 ``NO_CONFLICT``)."""
+
+    code, status = "NO_CONFLICT", 409
+
+    def __init__(self, *, seat_id: int, active: int) -> None:
+        super().__init__(
+            _("Seat %(seat_id)s has no conflict to resolve (%(n)s active reservation(s))")
+            % {"seat_id": seat_id, "n": active},
+            details={"seat_id": seat_id, "active_reservations": active},
+        )

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from reservation_site.errors import ValidationFailed
 from seats.errors import SeatNotFound
 from seats.models import Seat
 from seats.selectors import parse_id
@@ -23,7 +24,7 @@ from timesync.selectors import node_get
 
 from . import consistency, events
 from .consistency import Mode
-from .errors import InvalidConsistencyMode, ReservationNotFound, SeatAlreadyReserved
+from .errors import InvalidConsistencyMode, NoConflict, ReservationNotFound, SeatAlreadyReserved
 from .models import ConsistencySettings, Reservation
 from .selectors import Conflict
 
@@ -200,3 +201,90 @@ def reservation_cancel(*, reservation_id: int | str) -> Reservation:
         {"id": reservation.pk, "seat_id": reservation.seat_id, "server_id": reservation.node_id},
     )
     return reservation
+
+
+class Policy:
+    """How :func:`conflict_resolve` picks the reservation that keeps the seat."""
+
+    EARLIEST_TIMESTAMP = "earliest_timestamp"  # min (created_at, id): what the seat map shows as holder
+    TRUE_ORDER = "true_order"  # min (recorded_at, id): who truly came first
+    KEEP = "keep"  # an operator's choice (reservation_id)
+    ALL = (EARLIEST_TIMESTAMP, TRUE_ORDER, KEEP)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    seat_id: int
+    policy: str
+    kept: Reservation
+    bumped: list[Reservation]
+    # The kept reservation is the one that truly came first.
+    fair: bool
+
+
+def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | str | None = None) -> Resolution:
+    """Settle a double-booked seat: keep one active reservation, *bump* the others.
+
+    In one transaction with the seat row locked.  ``policy``: ``earliest_timestamp`` keeps the
+    timestamp winner, ``true_order`` the truly first (``recorded_at``), ``keep`` the given
+    ``reservation_id``.  Unknown seat: ``SeatNotFound``; fewer than two active reservations:
+    ``NoConflict``; bad policy or a ``reservation_id`` that is not one of the seat's conflicting
+    reservations: ``ValidationFailed``.  Nothing changes on error.  Announces
+    ``conflict_resolved`` on the conflicts topic.
+    """
+    if policy not in Policy.ALL:
+        message = _("Unknown policy %(policy)s: use %(choices)s.") % {
+            "policy": repr(policy),
+            "choices": ", ".join(Policy.ALL),
+        }
+        raise ValidationFailed(details={"policy": [message]})
+    if (policy == Policy.KEEP) != (reservation_id is not None):
+        message = _("Required with policy keep.") if policy == Policy.KEEP else _("Only with policy keep.")
+        raise ValidationFailed(details={"reservation_id": [message]})
+    with transaction.atomic():
+        pk = parse_id(seat_id)
+        seat = Seat.objects.select_for_update().filter(pk=pk).first() if pk is not None else None
+        if seat is None:
+            raise SeatNotFound(seat_id)
+        active = list(
+            Reservation.objects.select_for_update()
+            .filter(seat=seat, status=Reservation.Status.ACTIVE)
+            .order_by("created_at", "id")
+        )
+        if len(active) < 2:
+            raise NoConflict(seat_id=seat.pk, active=len(active))
+        conflict = Conflict(seat.pk, active)
+        if policy == Policy.EARLIEST_TIMESTAMP:
+            kept = conflict.winner
+        elif policy == Policy.TRUE_ORDER:
+            kept = conflict.true_first
+        else:
+            wanted = parse_id(reservation_id)
+            kept = next((r for r in active if r.pk == wanted), None)
+            if kept is None:
+                message = _(
+                    "Reservation %(id)s is not one of seat %(seat_id)s's conflicting reservations (%(ids)s)."
+                ) % {
+                    "id": reservation_id,
+                    "seat_id": seat.pk,
+                    "ids": ", ".join(str(r.pk) for r in active),
+                }
+                raise ValidationFailed(details={"reservation_id": [message]})
+        fair = kept.pk == conflict.true_first.pk
+        bumped = [r for r in active if r.pk != kept.pk]
+        now = clock.reference_now()
+        for r in bumped:
+            r.status, r.bumped_at = Reservation.Status.BUMPED, now
+        Reservation.objects.bulk_update(bumped, ["status", "bumped_at"])
+        events.publish(
+            "conflicts",
+            "conflict_resolved",
+            {
+                "seat_id": seat.pk,
+                "policy": policy,
+                "kept_id": kept.pk,
+                "bumped_ids": [r.pk for r in bumped],
+                "fair": fair,
+            },
+        )
+    return Resolution(seat_id=seat.pk, policy=policy, kept=kept, bumped=bumped, fair=fair)

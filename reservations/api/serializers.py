@@ -2,7 +2,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField, StrictIntegerField
+from reservation_site.api_fields import StrictCharField, StrictChoiceField, StrictIntegerField
+from reservations.services import Policy
 
 
 class ReservationCreateSerializer(serializers.Serializer):
@@ -95,3 +96,35 @@ class ConflictSerializer(serializers.Serializer):
 class ConflictListSerializer(serializers.Serializer):
     conflicts = ConflictSerializer(many=True)
     total_conflicts = serializers.IntegerField()
+
+
+class ConflictResolveSerializer(serializers.Serializer):
+    policy = StrictChoiceField(
+        choices=Policy.ALL,
+        help_text="earliest_timestamp keeps the timestamp winner (winner_id); true_order the truly first "
+        "(true_first_id); keep the given reservation_id.",
+    )
+    reservation_id = StrictIntegerField(required=False, help_text="Required with policy keep, refused otherwise.")
+
+    def validate(self, attrs):
+        keep = attrs["policy"] == Policy.KEEP
+        if keep and "reservation_id" not in attrs:
+            raise serializers.ValidationError({"reservation_id": [_("Required with policy keep.")]})
+        if not keep and "reservation_id" in attrs:
+            raise serializers.ValidationError({"reservation_id": [_("Only with policy keep.")]})
+        return attrs
+
+
+class ResolvedReservationSerializer(ReservationSerializer):
+    recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
+    node_offset_seconds = serializers.FloatField(source="node_offset")
+    status = serializers.CharField(help_text="active for the kept reservation, bumped for the others.")
+    bumped_at = serializers.DateTimeField(allow_null=True, help_text="True time it was bumped (null if kept).")
+
+
+class ResolutionSerializer(serializers.Serializer):
+    seat_id = serializers.IntegerField()
+    policy = serializers.CharField()
+    kept = ResolvedReservationSerializer(help_text="Still active: it holds the seat.")
+    bumped = ResolvedReservationSerializer(many=True, help_text="Now bumped: gone from the active lists.")
+    fair = serializers.BooleanField(help_text="The kept reservation is the one that truly came first.")

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from reservation_site.asgi import application
 from reservations import events
 from reservations.consumers import MAX_MESSAGE_BYTES
-from reservations.services import reservation_cancel, reservation_create
+from reservations.services import conflict_resolve, consistency_mode_set, reservation_cancel, reservation_create
 from timesync.services import node_offset_set, node_offsets_clear
 
 # serialized_rollback: the nodes and scenarios of the data migrations survive the flushes.
@@ -162,6 +162,51 @@ def test_conflict_detected_after_a_lagging_node_double_books(venue):
             assert await ws.receive_nothing(timeout=0.2)  # reservation_created is another topic
         finally:
             await ws.disconnect()
+
+    run(scenario)
+
+
+def test_conflict_resolved_is_delivered_on_conflicts(venue):
+    async def scenario():
+        await database_sync_to_async(node_offset_set)(server_id="server-2", offset_seconds=-10.0)
+        first = await create(seat_id=venue[7].pk, customer_name="Jean Dupont", server_id="server-1")
+        second = await create(seat_id=venue[7].pk, customer_name="Marie Martin", server_id="server-2")
+        ws = await connect(["conflicts"])
+        others = await connect(["reservations", "time_sync"])
+        try:
+            await database_sync_to_async(conflict_resolve)(seat_id=venue[7].pk, policy="earliest_timestamp")
+            assert await ws.receive_json_from(timeout=2) == {
+                "type": "conflict_resolved",
+                "data": {
+                    "seat_id": venue[7].pk,
+                    "policy": "earliest_timestamp",
+                    "kept_id": second.reservation.pk,
+                    "bumped_ids": [first.reservation.pk],
+                    "fair": False,
+                },
+            }
+            assert await others.receive_nothing(timeout=0.2)
+        finally:
+            await ws.disconnect()
+            await others.disconnect()
+
+    run(scenario)
+
+
+def test_consistency_mode_changed_is_forwarded_on_time_sync(venue):
+    async def scenario():
+        ws = await connect(["time_sync"])
+        others = await connect(["reservations", "conflicts"])
+        try:
+            await database_sync_to_async(consistency_mode_set)("bounded")
+            assert await ws.receive_json_from(timeout=2) == {
+                "type": "consistency_mode_changed",
+                "data": {"mode": "bounded", "max_clock_offset_seconds": 0.5, "fence_limit_seconds": 0.4},
+            }
+            assert await others.receive_nothing(timeout=0.2)
+        finally:
+            await ws.disconnect()
+            await others.disconnect()
 
     run(scenario)
 
