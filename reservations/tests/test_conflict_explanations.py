@@ -108,3 +108,15 @@ def test_a_double_booking_the_clocks_do_not_explain_is_not_blamed_on_them(venue,
         f"server-1 read its clock at 10:30:01.000 (offset +0.000 s); #{first.pk} was stamped at or before its "
         "clock, so it could see it: this double booking is not explained by clock skew"
     )
+
+
+def test_reasons_follow_accept_language(api, venue, frozen_clock):
+    node_offset_set(server_id="server-2", offset_seconds=-10.0)
+    jean = reserve(api, venue[0].pk, "Jean Dupont", "server-1").json()
+    frozen_clock.advance(0.2)
+    reserve(api, venue[0].pk, "Marie Martin", "server-2")
+    [conflict] = api.get("/api/reservations/conflicts", HTTP_ACCEPT_LANGUAGE="fr").json()["conflicts"]
+    assert conflict["reservations"][0]["reason"] == (
+        f"server-2 a lu son horloge à 10:29:50.200 (décalage -10.000 s) et ne pouvait pas voir #{jean['id']}, "
+        "horodatée 10:30:00.000 par server-1 (décalage +0.000 s) : 9.800 s dans son futur"
+    )

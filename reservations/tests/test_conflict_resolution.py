@@ -267,3 +267,10 @@ def test_admin_keep_refuses_two_on_one_seat_and_no_conflict(staff, venue, double
     response = act(staff, "resolve_true_order", [solo.pk])
     assert any("no conflict" in m for m in messages_of(response))
     assert set(statuses().values()) == {"active"}
+
+
+def test_no_conflict_message_in_french(api, venue):
+    response = api.post(url(venue[0].pk), {"policy": "true_order"}, format="json", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.json()["error"]["message"] == (
+        f"Le siège {venue[0].pk} n'a pas de conflit à résoudre (0 réservation(s) active(s))"
+    )

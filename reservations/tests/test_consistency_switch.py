@@ -154,6 +154,14 @@ def test_fenced_node_gets_503_in_bounded_mode_and_nothing_is_written(api, venue,
     assert api.post("/api/reservations", body, format="json").status_code == 201
 
 
+def test_fenced_message_in_french(api, venue):
+    node_offset_set(server_id="server-2", offset_seconds=-10.0)
+    consistency_mode_set("bounded")
+    body = {"seat_id": venue[0].pk, "customer_name": "Marie Martin", "server_id": "server-2"}
+    response = api.post("/api/reservations", body, format="json", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.json()["error"]["message"].startswith("server-2 est isolé")
+
+
 # --- admin ----------------------------------------------------------------------------------
 
 
