@@ -69,6 +69,22 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """A JSON string among ``choices`` (DRF's ``ChoiceField`` would take ``1`` for ``"1"``)."""
+
+    default_error_messages = {
+        "invalid": _("Must be a string."),
+        "invalid_choice": _('"{input}" is not a valid choice: use {choices}.'),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data not in self.choice_strings_to_values:
+            self.fail("invalid_choice", input=data, choices=", ".join(self.choice_strings_to_values))
+        return self.choice_strings_to_values[data]
+
+
 class PageQuery(serializers.Serializer):
     """``limit`` (default 100, larger values clamped to 1000) and ``offset`` query params."""
 

@@ -25,7 +25,7 @@ from timesync import clock
 
 RESERVATION_LATENCY = Histogram(
     "reservation_request_duration_seconds",
-    "Latency of POST /api/reservations, by outcome (created, conflict, rejected, invalid, error).",
+    "Latency of POST /api/reservations, by outcome (created, conflict, rejected, fenced, invalid, error).",
     ["outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
@@ -88,6 +88,8 @@ def observe_reservation(view_method):
             status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
             if getattr(exc, "code", None) == "SEAT_ALREADY_RESERVED":
                 outcome = "rejected"
+            elif getattr(exc, "code", None) == "TIME_DRIFT_DETECTED":
+                outcome = "fenced"  # bounded mode refused a node whose clock is off
             elif status is not None and 400 <= int(status) < 500:
                 outcome = "invalid"
             raise

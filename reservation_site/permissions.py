@@ -1,4 +1,4 @@
-"""Who may move clocks: anyone in demo mode, authenticated staff in production mode."""
+"""Who may move clocks and act as operator: anyone in demo mode, authenticated staff in production mode."""
 
 from __future__ import annotations
 
@@ -18,3 +18,10 @@ class ClockControlPermission(BasePermission):
             return True
         user = request.user
         return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+class OperatorPermission(ClockControlPermission):
+    """Operator actions on the data (resolving conflicts): same rule as the clock controls,
+    governed by the same ``SEATCLOCK_OPEN_CLOCK_CONTROLS`` switch."""
+
+    message = _("Only staff may resolve conflicts.")

@@ -1,16 +1,20 @@
 from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from reservation_site.errors import DomainError
 
-from .models import Reservation
-from .services import reservation_cancel
+from . import consistency
+from .models import ConsistencySettings, Reservation
+from .services import Policy, conflict_resolve, consistency_mode_set, reservation_cancel
 
 
 @admin.register(Reservation)
 class ReservationAdmin(admin.ModelAdmin):
-    """The audit trail of reservations: read-only; the one write is "cancel" (a soft delete).
+    """The audit trail of reservations: read-only; the writes are "cancel" (a soft delete) and
+    the conflict resolutions (bump the others), through the same services as the API.
 
     Reservations are created only through ``reservation_create`` (API, page, load
     generator), never here, and never hard-deleted, so the metrics only grow.
@@ -41,9 +45,10 @@ class ReservationAdmin(admin.ModelAdmin):
         "conflict_detected",
         "status",
         "cancelled_at",
+        "bumped_at",
     ]
     fields = readonly_fields
-    actions = ["cancel"]
+    actions = ["cancel", "resolve_earliest_timestamp", "resolve_true_order", "resolve_keep_selected"]
     date_hierarchy = "recorded_at"
 
     @admin.display(description=_("skew (s)"))
@@ -67,8 +72,98 @@ class ReservationAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
+    def _resolve(self, request, seat_ids, policy, keep=None) -> None:
+        for seat_id in sorted(seat_ids):
+            try:
+                resolution = conflict_resolve(
+                    seat_id=seat_id, policy=policy, reservation_id=keep.get(seat_id) if keep else None
+                )
+            except DomainError as exc:
+                detail = "; ".join(str(m) for msgs in exc.details.values() if isinstance(msgs, list) for m in msgs)
+                self.message_user(request, f"{exc.message} {detail}".strip(), messages.WARNING)
+                continue
+            verdict = _("fair: it truly came first") if resolution.fair else _("UNFAIR: it did not truly come first")
+            self.message_user(
+                request,
+                _("Seat %(seat)s: kept #%(kept)s (%(name)s), bumped %(bumped)s — %(verdict)s.")
+                % {
+                    "seat": resolution.kept.seat,
+                    "kept": resolution.kept.pk,
+                    "name": resolution.kept.customer_name,
+                    "bumped": ", ".join(f"#{r.pk}" for r in resolution.bumped),
+                    "verdict": verdict,
+                },
+                messages.SUCCESS if resolution.fair else messages.WARNING,
+            )
+
+    def _selected_seats(self, queryset) -> set[int]:
+        return set(queryset.filter(status=Reservation.Status.ACTIVE).values_list("seat_id", flat=True))
+
+    @admin.action(description=_("Resolve their seats' conflicts keeping the earliest timestamp"))
+    def resolve_earliest_timestamp(self, request, queryset):
+        self._resolve(request, self._selected_seats(queryset), Policy.EARLIEST_TIMESTAMP)
+
+    @admin.action(description=_("Resolve their seats' conflicts keeping the true order (first written)"))
+    def resolve_true_order(self, request, queryset):
+        self._resolve(request, self._selected_seats(queryset), Policy.TRUE_ORDER)
+
+    @admin.action(description=_("Resolve their seats' conflicts keeping the selected reservation"))
+    def resolve_keep_selected(self, request, queryset):
+        chosen: dict[int, list[Reservation]] = {}
+        for reservation in queryset.filter(status=Reservation.Status.ACTIVE).select_related("seat").order_by("id"):
+            chosen.setdefault(reservation.seat_id, []).append(reservation)
+        keep = {}
+        for seat_id, picked in chosen.items():
+            if len(picked) > 1:
+                self.message_user(
+                    request,
+                    _("Seat %(seat)s: select only one reservation to keep; nothing changed there.")
+                    % {"seat": picked[0].seat},
+                    messages.ERROR,
+                )
+            else:
+                keep[seat_id] = picked[0].pk
+        self._resolve(request, set(keep), Policy.KEEP, keep)
+
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsistencySettings)
+class ConsistencySettingsAdmin(admin.ModelAdmin):
+    """The cluster's consistency mode: one row; saving it goes through ``consistency_mode_set``
+    (so every process switches and the seat map hears ``consistency_mode_changed``)."""
+
+    list_display = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
+    fields = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
+    readonly_fields = ["max_clock_offset", "fence_limit", "updated_at"]
+
+    @admin.display(description=_("MAX_CLOCK_OFFSET (s)"))
+    def max_clock_offset(self, obj=None) -> str:
+        return f"{consistency.max_clock_offset():.3f}"
+
+    @admin.display(description=_("fence limit (s)"))
+    def fence_limit(self, obj=None) -> str:
+        return f"{consistency.fence_limit():.3f}"
+
+    def changelist_view(self, request, extra_context=None):
+        # A singleton: the list is one row, so go straight to it.
+        if ConsistencySettings.objects.filter(pk=1).exists():
+            return redirect(reverse("admin:reservations_consistencysettings_change", args=[1]))
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        consistency_mode_set(obj.mode)
+        obj.refresh_from_db()
+        self.message_user(
+            request, _("Every node now reserves in %(mode)s mode.") % {"mode": obj.mode}, messages.SUCCESS
+        )
+
+    def has_add_permission(self, request):
+        return not ConsistencySettings.objects.filter(pk=1).exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

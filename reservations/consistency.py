@@ -22,6 +22,7 @@ from django.conf import settings
 
 from timesync import clock
 from timesync.models import ServerNode
+from timesync.selectors import NodeTime, node_list, node_time
 
 from .models import ConsistencySettings
 
@@ -38,6 +39,7 @@ def max_clock_offset() -> float:
 
 
 def fence_limit() -> float:
+    """How far from the median offset a node may be before ``bounded`` fences it, in seconds."""
     return FENCE_FRACTION * max_clock_offset()
 
 
@@ -45,6 +47,23 @@ def mode_get() -> str:
     """The cluster's current mode (``naive`` until someone switches it)."""
     mode = ConsistencySettings.objects.filter(pk=1).values_list("mode", flat=True).first()
     return mode or Mode.NAIVE
+
+
+@dataclass(frozen=True)
+class ConsistencyState:
+    """What ``GET /api/simulation/consistency`` and ``manage.py consistency_mode`` report."""
+
+    mode: str
+    max_clock_offset_seconds: float
+    fence_limit_seconds: float
+    modes: tuple[str, ...] = tuple(Mode.values)
+
+
+def consistency_get() -> ConsistencyState:
+    """The current mode with the bound it trusts and the fence limit (one query)."""
+    return ConsistencyState(
+        mode=mode_get(), max_clock_offset_seconds=max_clock_offset(), fence_limit_seconds=fence_limit()
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,49 @@ def node_fences(nodes: Iterable[ServerNode], *, at: datetime) -> dict[str, Fence
         server_id: Fence(server_id=server_id, offset_seconds=offset, median_seconds=median, limit_seconds=limit)
         for server_id, offset in offsets.items()
     }
+
+
+@dataclass(frozen=True)
+class NodeClock(NodeTime):
+    """A node's clock at one instant, judged against the others (``/api/time/servers``)."""
+
+    fence: Fence | None = None
+
+    @property
+    def fenced(self) -> bool:
+        return self.fence.fenced
+
+    @property
+    def deviation_seconds(self) -> float:
+        return self.fence.deviation_seconds
+
+
+@dataclass(frozen=True)
+class ClusterClocks:
+    true_time: datetime
+    mode: str
+    fence_limit_seconds: float
+    median_offset_seconds: float | None
+    servers: list[NodeClock]
+
+
+def cluster_clocks(*, at: datetime | None = None) -> ClusterClocks:
+    """Every node's clock and fence read at one true instant, with the mode (two queries).
+
+    ``fenced`` is computed in every mode, so a client sees who *would* be refused; only
+    ``bounded`` enforces it.
+    """
+    t = clock.reference_now() if at is None else at
+    nodes = list(node_list())
+    fences = node_fences(nodes, at=t)
+    servers = [NodeClock(**vars(node_time(node, at=t)), fence=fences[node.server_id]) for node in nodes]
+    return ClusterClocks(
+        true_time=t,
+        mode=mode_get(),
+        fence_limit_seconds=fence_limit(),
+        median_offset_seconds=servers[0].fence.median_seconds if servers else None,
+        servers=servers,
+    )
 
 
 def visibility_horizon(mode: str, t_node: datetime) -> datetime | None:

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext as _
 
-from reservation_site.errors import DomainError
+from reservation_site.errors import DomainError, ValidationFailed
 
 
 class SeatAlreadyReserved(DomainError):
@@ -22,4 +22,28 @@ class ReservationNotFound(DomainError):
     def __init__(self, reservation_id: object) -> None:
         super().__init__(
             _("Reservation %(id)s not found") % {"id": reservation_id}, details={"reservation_id": reservation_id}
+        )
+
+
+class InvalidConsistencyMode(ValidationFailed):
+    """Not one of ``naive``, ``bounded``, ``serializable`` (400 VALIDATION_ERROR, field ``mode``)."""
+
+    def __init__(self, mode: object, choices: list[str]) -> None:
+        message = _("%(mode)s is not a consistency mode: use %(choices)s.") % {
+            "mode": repr(mode),
+            "choices": ", ".join(choices),
+        }
+        super().__init__(message, details={"mode": [message]})
+
+
+class NoConflict(DomainError):
+    """Resolving a seat that is not double-booked (409 ``NO_CONFLICT``)."""
+
+    code, status = "NO_CONFLICT", 409
+
+    def __init__(self, *, seat_id: int, active: int) -> None:
+        super().__init__(
+            _("Seat %(seat_id)s has no conflict to resolve (%(n)s active reservation(s))")
+            % {"seat_id": seat_id, "n": active},
+            details={"seat_id": seat_id, "active_reservations": active},
         )

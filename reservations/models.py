@@ -7,12 +7,15 @@ class Reservation(models.Model):
     """A seat sold by one node.
 
     ``created_at`` is what the node's (possibly skewed) clock read; ``recorded_at`` is true
-    time, kept for analysis.  Cancelling is a soft delete (status + ``cancelled_at``).
+    time, kept for analysis.  Cancelling is a soft delete (status + ``cancelled_at``); resolving
+    a conflict *bumps* the reservations it does not keep (status + ``bumped_at``).  Only active
+    reservations hold seats or appear in the API.
     """
 
     class Status(models.TextChoices):
         ACTIVE = "active", "active"
         CANCELLED = "cancelled", "cancelled"
+        BUMPED = "bumped", "bumped"
 
     seat = models.ForeignKey("seats.Seat", on_delete=models.PROTECT, related_name="reservations")
     node = models.ForeignKey(
@@ -27,6 +30,9 @@ class Reservation(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    bumped_at = models.DateTimeField(
+        null=True, blank=True, help_text="True time a conflict resolution bumped it (kept another reservation)."
+    )
 
     class Meta:
         ordering = ["id"]
@@ -40,10 +46,11 @@ class Reservation(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    models.Q(status="active", cancelled_at__isnull=True)
-                    | models.Q(status="cancelled", cancelled_at__isnull=False)
+                    models.Q(status="active", cancelled_at__isnull=True, bumped_at__isnull=True)
+                    | models.Q(status="cancelled", cancelled_at__isnull=False, bumped_at__isnull=True)
+                    | models.Q(status="bumped", cancelled_at__isnull=True, bumped_at__isnull=False)
                 ),
-                name="resv_cancelled_at_matches_status",
+                name="resv_status_stamps_match",
             ),
         ]
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
+from reservation_site.errors import ValidationFailed
 from seats.errors import SeatNotFound
 from seats.models import Seat
 from seats.selectors import parse_id
@@ -21,8 +24,9 @@ from timesync.selectors import node_get
 
 from . import consistency, events
 from .consistency import Mode
-from .errors import ReservationNotFound, SeatAlreadyReserved
-from .models import Reservation
+from .errors import InvalidConsistencyMode, NoConflict, ReservationNotFound, SeatAlreadyReserved
+from .models import ConsistencySettings, Reservation
+from .selectors import Conflict
 
 
 @dataclass(frozen=True)
@@ -104,15 +108,22 @@ def node_fenced_error(fence: consistency.Fence) -> TimeDriftDetected:
 
 @transaction.atomic
 def consistency_mode_set(mode: str) -> str:
-    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``."""
-    from .models import ConsistencySettings
+    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``.
 
+    An unknown mode raises ``InvalidConsistencyMode`` (400 ``VALIDATION_ERROR``), nothing written.
+    """
+    if not isinstance(mode, str) or mode not in Mode.values:
+        raise InvalidConsistencyMode(mode, Mode.values)
     mode = Mode(mode)
     ConsistencySettings.objects.update_or_create(pk=1, defaults={"mode": mode, "updated_at": clock.reference_now()})
     events.publish(
         "time_sync",
         "consistency_mode_changed",
-        {"mode": mode.value, "max_clock_offset_seconds": consistency.max_clock_offset()},
+        {
+            "mode": mode.value,
+            "max_clock_offset_seconds": consistency.max_clock_offset(),
+            "fence_limit_seconds": consistency.fence_limit(),
+        },
     )
     return mode.value
 
@@ -121,14 +132,41 @@ def _announce_created(reservation: Reservation, hidden: list[Reservation]) -> No
     events.publish("reservations", "reservation_created", reservation_event_data(reservation))
     if hidden:
         everyone = sorted([*hidden, reservation], key=lambda r: (r.created_at, r.pk))
-        events.publish(
-            "conflicts",
-            "conflict_detected",
+        events.publish("conflicts", "conflict_detected", conflict_event_data(Conflict(reservation.seat_id, everyone)))
+
+
+def conflict_event_data(conflict: Conflict) -> dict:
+    """The spec's ``conflict_detected`` data (``seat_id``, ``reservations [{id, customer_name}]``) plus,
+    additively, each reservation's stamps and reason, ``fair`` and the ``explanation`` lines.
+
+    Broadcast to every subscriber, so written in the site's default language.
+    """
+    with translation.override(settings.LANGUAGE_CODE):
+        reasons = conflict.reasons
+        explanation = conflict.explanation
+    return {
+        "seat_id": conflict.seat_id,
+        "reservations": [
             {
-                "seat_id": reservation.seat_id,
-                "reservations": [{"id": r.pk, "customer_name": r.customer_name} for r in everyone],
-            },
-        )
+                "id": r.pk,
+                "customer_name": r.customer_name,
+                "server_id": r.node_id,
+                "created_at": _iso(r.created_at),
+                "recorded_at": _iso(r.recorded_at),
+                "node_offset_seconds": r.node_offset,
+                "reason": reasons[r.pk],
+            }
+            for r in conflict.reservations
+        ],
+        "winner_id": conflict.winner.pk,
+        "true_first_id": conflict.true_first.pk,
+        "fair": conflict.fair,
+        "explanation": explanation,
+    }
+
+
+def _iso(value) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def reservation_event_data(reservation: Reservation) -> dict:
@@ -138,8 +176,8 @@ def reservation_event_data(reservation: Reservation) -> dict:
         "seat_id": reservation.seat_id,
         "customer_name": reservation.customer_name,
         "server_id": reservation.node_id,
-        "created_at": reservation.created_at.isoformat().replace("+00:00", "Z"),
-        "recorded_at": reservation.recorded_at.isoformat().replace("+00:00", "Z"),
+        "created_at": _iso(reservation.created_at),
+        "recorded_at": _iso(reservation.recorded_at),
     }
 
 
@@ -163,3 +201,90 @@ def reservation_cancel(*, reservation_id: int | str) -> Reservation:
         {"id": reservation.pk, "seat_id": reservation.seat_id, "server_id": reservation.node_id},
     )
     return reservation
+
+
+class Policy:
+    """How :func:`conflict_resolve` picks the reservation that keeps the seat."""
+
+    EARLIEST_TIMESTAMP = "earliest_timestamp"  # min (created_at, id): what the seat map shows as holder
+    TRUE_ORDER = "true_order"  # min (recorded_at, id): who truly came first
+    KEEP = "keep"  # an operator's choice (reservation_id)
+    ALL = (EARLIEST_TIMESTAMP, TRUE_ORDER, KEEP)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    seat_id: int
+    policy: str
+    kept: Reservation
+    bumped: list[Reservation]
+    # The kept reservation is the one that truly came first.
+    fair: bool
+
+
+def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | str | None = None) -> Resolution:
+    """Settle a double-booked seat: keep one active reservation, *bump* the others.
+
+    In one transaction with the seat row locked.  ``policy``: ``earliest_timestamp`` keeps the
+    timestamp winner, ``true_order`` the truly first (``recorded_at``), ``keep`` the given
+    ``reservation_id``.  Unknown seat: ``SeatNotFound``; fewer than two active reservations:
+    ``NoConflict``; bad policy or a ``reservation_id`` that is not one of the seat's conflicting
+    reservations: ``ValidationFailed``.  Nothing changes on error.  Announces
+    ``conflict_resolved`` on the conflicts topic.
+    """
+    if policy not in Policy.ALL:
+        message = _("Unknown policy %(policy)s: use %(choices)s.") % {
+            "policy": repr(policy),
+            "choices": ", ".join(Policy.ALL),
+        }
+        raise ValidationFailed(details={"policy": [message]})
+    if (policy == Policy.KEEP) != (reservation_id is not None):
+        message = _("Required with policy keep.") if policy == Policy.KEEP else _("Only with policy keep.")
+        raise ValidationFailed(details={"reservation_id": [message]})
+    with transaction.atomic():
+        pk = parse_id(seat_id)
+        seat = Seat.objects.select_for_update().filter(pk=pk).first() if pk is not None else None
+        if seat is None:
+            raise SeatNotFound(seat_id)
+        active = list(
+            Reservation.objects.select_for_update()
+            .filter(seat=seat, status=Reservation.Status.ACTIVE)
+            .order_by("created_at", "id")
+        )
+        if len(active) < 2:
+            raise NoConflict(seat_id=seat.pk, active=len(active))
+        conflict = Conflict(seat.pk, active)
+        if policy == Policy.EARLIEST_TIMESTAMP:
+            kept = conflict.winner
+        elif policy == Policy.TRUE_ORDER:
+            kept = conflict.true_first
+        else:
+            wanted = parse_id(reservation_id)
+            kept = next((r for r in active if r.pk == wanted), None)
+            if kept is None:
+                message = _(
+                    "Reservation %(id)s is not one of seat %(seat_id)s's conflicting reservations (%(ids)s)."
+                ) % {
+                    "id": reservation_id,
+                    "seat_id": seat.pk,
+                    "ids": ", ".join(str(r.pk) for r in active),
+                }
+                raise ValidationFailed(details={"reservation_id": [message]})
+        fair = kept.pk == conflict.true_first.pk
+        bumped = [r for r in active if r.pk != kept.pk]
+        now = clock.reference_now()
+        for r in bumped:
+            r.status, r.bumped_at = Reservation.Status.BUMPED, now
+        Reservation.objects.bulk_update(bumped, ["status", "bumped_at"])
+        events.publish(
+            "conflicts",
+            "conflict_resolved",
+            {
+                "seat_id": seat.pk,
+                "policy": policy,
+                "kept_id": kept.pk,
+                "bumped_ids": [r.pk for r in bumped],
+                "fair": fair,
+            },
+        )
+    return Resolution(seat_id=seat.pk, policy=policy, kept=kept, bumped=bumped, fair=fair)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from reservations.consistency import consistency_get
 from seats.selectors import seat_list_with_holder
 from simulation.selectors import scenario_list
 from timesync.selectors import node_list
@@ -42,10 +43,11 @@ def controls_enabled(request: HttpRequest) -> bool:
 
 
 def seat_map(request: HttpRequest) -> HttpResponse:
-    """The venue grid, the clocks panel and the conflicts panel (five queries)."""
+    """The venue grid, the clocks panel and the conflicts panel (six queries)."""
     seats = list(seat_list_with_holder())  # two queries
     nodes = [node.server_id for node in node_list()]  # one query
     scenarios = [scenario.name for scenario in scenario_list()]  # two queries
+    consistency = consistency_get()  # one query
 
     state: dict[str, Any] = {
         "seats": [
@@ -67,6 +69,11 @@ def seat_map(request: HttpRequest) -> HttpResponse:
             for seat in seats
         ],
         "nodes": nodes,
+        "consistency": {
+            "mode": consistency.mode,
+            "max_clock_offset_seconds": consistency.max_clock_offset_seconds,
+            "fence_limit_seconds": consistency.fence_limit_seconds,
+        },
     }
     rows = [
         {"label": row, "seats": [{"seat": s, "state": seat_state(s)} for s in row_seats]}
@@ -76,6 +83,7 @@ def seat_map(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "nodes": nodes,
         "scenarios": scenarios,
+        "consistency": consistency,
         "state": state,
         "controls_enabled": controls_enabled(request),
     }

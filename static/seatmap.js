@@ -12,7 +12,16 @@
   var MARKS = { available: "○", reserved: "●", conflict: "⚠" };
   var STATE_TEXT = { available: "available", reserved: "reserved", conflict: "in conflict" };
 
+  var MODE_ABOUT = {
+    naive: "each node sees only what its own clock has reached",
+    bounded: "each node also sees up to MAX_CLOCK_OFFSET past its clock; nodes too far from the median are fenced",
+    serializable: "clocks ignored: every node sees every reservation",
+  };
+
   var seats = new Map(); // seat id -> {id, row, number, label, reservations: Map(id -> reservation)}
+  var conflictsBySeat = new Map(); // seat id -> conflict from /api/reservations/conflicts
+  var consistency = { mode: "naive", fence_limit_seconds: null };
+  var controlsEnabled = false;
   var selectedId = null;
   var clockBase = null; // {trueMs, perf, servers: [...]}
   var socket = null;
@@ -135,6 +144,11 @@
       tr.append(name, el("td", r.server_id), el("td", showTime(r.created_at)), el("td", showTime(r.recorded_at)));
       body.appendChild(tr);
     });
+    // Why the seat is double-booked: one line per blind write, from the conflicts endpoint.
+    var why = $("details-explanation");
+    why.replaceChildren();
+    var conflict = st === "conflict" ? conflictsBySeat.get(seat.id) : null;
+    if (conflict) conflict.explanation.forEach(function (line) { why.appendChild(el("li", line)); });
   }
 
   async function selectSeat(id) {
@@ -213,6 +227,7 @@
     try { conflicts = await fetchAllConflicts(); } catch (e) { return; }
     var list = $("conflicts-list");
     list.replaceChildren();
+    conflictsBySeat = new Map(conflicts.map(function (c) { return [c.seat_id, c]; }));
     var unfair = 0;
     conflicts.forEach(function (c) {
       var seat = seats.get(c.seat_id);
@@ -228,12 +243,102 @@
       li.appendChild(el("span", "Holder by timestamp: " + winner.customer_name + " (" + winner.server_id + "). "));
       li.appendChild(el("span", "Truly first: " + first.customer_name + " (" + first.server_id + "). "));
       li.appendChild(el("span", c.fair ? "✓ fair" : "✗ UNFAIR: the timestamp winner came second", "verdict"));
+      if (c.explanation.length) {
+        var why = el("ul", null, "explanation");
+        c.explanation.forEach(function (line) { why.appendChild(el("li", line)); });
+        li.appendChild(why);
+      }
+      if (controlsEnabled) {
+        var actions = el("div", null, "buttons");
+        [["earliest_timestamp", "Keep earliest timestamp"], ["true_order", "Keep true first"]].forEach(function (p) {
+          var button = el("button", p[1], "resolve-button");
+          button.type = "button";
+          button.dataset.policy = p[0];
+          button.dataset.seatId = c.seat_id;
+          actions.appendChild(button);
+        });
+        li.appendChild(actions);
+      }
       list.appendChild(li);
     });
     $("conflicts-summary").textContent = conflicts.length === 0
       ? "No conflicts."
       : conflicts.length + " conflict(s), " + unfair + " resolved unfairly (timestamp winner ≠ true first).";
     if (selectedId !== null) renderDetails();
+  }
+
+  async function resolveConflict(seatId, policy) {
+    $("conflicts-error").textContent = "";
+    $("conflicts-result").textContent = "…";
+    try {
+      var result = await api("POST", "/api/reservations/conflicts/" + seatId + "/resolve", { policy: policy });
+      if (result.ok) {
+        var d = result.data;
+        forgetBumped(d.seat_id, d.bumped.map(function (r) { return r.id; }));
+        var seat = seats.get(d.seat_id);
+        $("conflicts-result").textContent = "Seat " + (seat ? seat.label : d.seat_id) + ": kept " + d.kept.customer_name +
+          " (#" + d.kept.id + "), bumped " + d.bumped.map(function (r) { return "#" + r.id; }).join(", ") +
+          (d.fair ? " — fair: kept who truly came first." : " — UNFAIR: kept who truly came second.");
+      } else {
+        $("conflicts-result").textContent = "";
+        $("conflicts-error").textContent = errorText(result);
+      }
+    } catch (e) {
+      $("conflicts-result").textContent = "";
+      $("conflicts-error").textContent = "Network error: " + e.message;
+    }
+    refreshConflictsSoon();
+  }
+
+  function forgetBumped(seatId, ids) {
+    var seat = seats.get(seatId);
+    if (!seat) return;
+    ids.forEach(function (id) { seat.reservations.delete(id); });
+    renderSeat(seat);
+  }
+
+  /* ---- consistency mode and fences --------------------------------------------------------- */
+
+  function renderConsistency() {
+    var box = $("consistency");
+    box.dataset.mode = consistency.mode;
+    $("consistency-mode").textContent = consistency.mode;
+    $("consistency-about").textContent = "— " + (MODE_ABOUT[consistency.mode] || "");
+    document.querySelectorAll(".mode-button").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.dataset.mode === consistency.mode ? "true" : "false");
+    });
+    renderFences();
+  }
+
+  /* Grey out fenced nodes (in the clocks panel and the node choice) when bounded enforces fencing. */
+  function renderFences() {
+    if (!clockBase) return;
+    var enforced = consistency.mode === "bounded";
+    var anyFenced = false;
+    clockBase.servers.forEach(function (s) {
+      var fenced = enforced && s.fenced;
+      anyFenced = anyFenced || fenced;
+      var row = document.querySelector('#clocks-body tr[data-server-id="' + CSS.escape(s.server_id) + '"]');
+      if (row) {
+        row.dataset.fenced = String(fenced);
+        row.classList.toggle("clock--fenced", fenced);
+        var dev = (s.deviation_seconds >= 0 ? "+" : "") + s.deviation_seconds.toFixed(3) + " s";
+        var cell = row.querySelector(".clock__fence");
+        cell.textContent = s.fenced ? (enforced ? "⊘ fenced (" + dev + ")" : "beyond limit (" + dev + ")") : "ok (" + dev + ")";
+        cell.title = s.fenced && !enforced ? "Fencing is enforced only in bounded mode." : "";
+      }
+      var option = document.querySelector('#reserve-node option[value="' + CSS.escape(s.server_id) + '"]');
+      if (option) {
+        option.disabled = fenced;
+        option.dataset.fenced = String(fenced);
+        option.textContent = s.server_id + (fenced ? " — fenced" : "");
+      }
+    });
+    $("reserve-fence-hint").hidden = !anyFenced;
+    if (consistency.fence_limit_seconds !== null) {
+      $("fence-hint").textContent = "Fence: deviation from the median offset; beyond ±" +
+        consistency.fence_limit_seconds.toFixed(3) + " s a node is fenced (refuses writes) in bounded mode.";
+    }
   }
 
   /* ---- clocks ------------------------------------------------------------------------------ */
@@ -245,6 +350,10 @@
     if (!result.ok) return;
     // The server read true_time somewhere inside the round trip: take the midpoint.
     clockBase = { trueMs: micros(result.data.true_time) / 1000, perf: (before + after) / 2, servers: result.data.servers };
+    if (result.data.consistency_mode) {
+      consistency.mode = result.data.consistency_mode;
+      consistency.fence_limit_seconds = result.data.fence_limit_seconds;
+    }
     clockBase.servers.forEach(function (s) {
       var row = document.querySelector('#clocks-body tr[data-server-id="' + CSS.escape(s.server_id) + '"]');
       if (!row) return;
@@ -254,6 +363,7 @@
       sync.textContent = s.ntp_synced ? "✓ synced" : "✗ not synced";
       sync.dataset.synced = String(s.ntp_synced);
     });
+    renderConsistency();
     tick();
   }
 
@@ -339,6 +449,16 @@
       case "conflict_detected":
         refreshConflictsSoon();
         break;
+      case "conflict_resolved":
+        forgetBumped(message.data.seat_id, message.data.bumped_ids);
+        refreshConflictsSoon();
+        break;
+      case "consistency_mode_changed":
+        consistency.mode = message.data.mode;
+        consistency.fence_limit_seconds = message.data.fence_limit_seconds;
+        renderConsistency();
+        refreshClocks();
+        break;
       case "offsets_changed":
       case "time_sync_update":
         refreshClocks();
@@ -377,6 +497,12 @@
 
   function start() {
     var initial = JSON.parse($("seatmap-state").textContent);
+    controlsEnabled = document.body.dataset.controlsEnabled === "true";
+    if (initial.consistency) {
+      consistency.mode = initial.consistency.mode;
+      consistency.fence_limit_seconds = initial.consistency.fence_limit_seconds;
+    }
+    renderConsistency();
     initial.seats.forEach(function (s) {
       var seat = { id: s.id, row: s.row, number: s.number, label: s.row + s.number, reservations: new Map() };
       s.reservations.forEach(function (r) { seat.reservations.set(r.id, Object.assign({ seat_id: s.id }, r)); });
@@ -390,7 +516,20 @@
     });
     $("reserve-form").addEventListener("submit", reserve);
 
-    if (document.body.dataset.controlsEnabled === "true") {
+    if (controlsEnabled) {
+      document.querySelectorAll(".mode-button").forEach(function (button) {
+        button.addEventListener("click", function () {
+          control(api("POST", "/api/simulation/consistency", { mode: button.dataset.mode }), function (d) {
+            consistency.mode = d.mode;
+            renderConsistency();
+            return "Consistency mode: " + d.mode + ".";
+          });
+        });
+      });
+      $("conflicts-list").addEventListener("click", function (event) {
+        var button = event.target.closest("button.resolve-button");
+        if (button) resolveConflict(parseInt(button.dataset.seatId, 10), button.dataset.policy);
+      });
       document.querySelectorAll(".scenario-button").forEach(function (button) {
         button.addEventListener("click", function () {
           control(api("POST", "/api/simulation/apply-scenario", { scenario_name: button.dataset.scenario }),

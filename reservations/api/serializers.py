@@ -1,7 +1,9 @@
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField, StrictIntegerField
+from reservation_site.api_fields import StrictCharField, StrictChoiceField, StrictIntegerField
+from reservations.services import Policy
 
 
 class ReservationCreateSerializer(serializers.Serializer):
@@ -51,15 +53,35 @@ class ReservationFilterSerializer(serializers.Serializer):
 
 class ConflictReservationSerializer(ReservationSerializer):
     recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
+    node_offset_seconds = serializers.FloatField(
+        source="node_offset", help_text="The writing node's clock offset at write time (created_at - recorded_at)."
+    )
+    reason = serializers.SerializerMethodField(
+        help_text="Why this node wrote although the seat was taken: which earlier reservations were stamped "
+        "in its future, by how much. null for the reservation that found the seat free."
+    )
+
+    def get_reason(self, reservation) -> str | None:
+        return self.context.get("reasons", {}).get(reservation.pk)
 
 
 class ConflictSerializer(serializers.Serializer):
     seat_id = serializers.IntegerField()
-    reservations = ConflictReservationSerializer(many=True)
+    reservations = serializers.SerializerMethodField()
     conflict_count = serializers.SerializerMethodField()
     winner_id = serializers.SerializerMethodField(help_text="Holder by timestamp (earliest created_at).")
     true_first_id = serializers.SerializerMethodField(help_text="Truly first (earliest recorded_at).")
     fair = serializers.BooleanField(help_text="winner_id == true_first_id.")
+    explanation = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='One line per blind write ("#id: reason"), in true-time order, from stored data only.',
+    )
+
+    @extend_schema_field(ConflictReservationSerializer(many=True))
+    def get_reservations(self, conflict) -> list[dict]:
+        return ConflictReservationSerializer(
+            conflict.reservations, many=True, context={"reasons": conflict.reasons}
+        ).data
 
     def get_conflict_count(self, conflict) -> int:
         return len(conflict.reservations)
@@ -74,3 +96,35 @@ class ConflictSerializer(serializers.Serializer):
 class ConflictListSerializer(serializers.Serializer):
     conflicts = ConflictSerializer(many=True)
     total_conflicts = serializers.IntegerField()
+
+
+class ConflictResolveSerializer(serializers.Serializer):
+    policy = StrictChoiceField(
+        choices=Policy.ALL,
+        help_text="earliest_timestamp keeps the timestamp winner (winner_id); true_order the truly first "
+        "(true_first_id); keep the given reservation_id.",
+    )
+    reservation_id = StrictIntegerField(required=False, help_text="Required with policy keep, refused otherwise.")
+
+    def validate(self, attrs):
+        keep = attrs["policy"] == Policy.KEEP
+        if keep and "reservation_id" not in attrs:
+            raise serializers.ValidationError({"reservation_id": [_("Required with policy keep.")]})
+        if not keep and "reservation_id" in attrs:
+            raise serializers.ValidationError({"reservation_id": [_("Only with policy keep.")]})
+        return attrs
+
+
+class ResolvedReservationSerializer(ReservationSerializer):
+    recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
+    node_offset_seconds = serializers.FloatField(source="node_offset")
+    status = serializers.CharField(help_text="active for the kept reservation, bumped for the others.")
+    bumped_at = serializers.DateTimeField(allow_null=True, help_text="True time it was bumped (null if kept).")
+
+
+class ResolutionSerializer(serializers.Serializer):
+    seat_id = serializers.IntegerField()
+    policy = serializers.CharField()
+    kept = ResolvedReservationSerializer(help_text="Still active: it holds the seat.")
+    bumped = ResolvedReservationSerializer(many=True, help_text="Now bumped: gone from the active lists.")
+    fair = serializers.BooleanField(help_text="The kept reservation is the one that truly came first.")

@@ -4,20 +4,24 @@ from rest_framework.views import APIView
 
 from reservation_site.api_fields import Page, PageQuery
 from reservation_site.metrics import observe_reservation
+from reservation_site.permissions import OperatorPermission
 from reservation_site.schema import VALIDATION, error_response
 from reservations.selectors import conflict_count, conflict_list, reservation_get, reservation_list
-from reservations.services import reservation_cancel, reservation_create
+from reservations.services import conflict_resolve, reservation_cancel, reservation_create
 
 from .serializers import (
     ConflictListSerializer,
+    ConflictResolveSerializer,
     ReservationCreatedSerializer,
     ReservationCreateSerializer,
     ReservationFilterSerializer,
     ReservationListSerializer,
     ReservationSerializer,
+    ResolutionSerializer,
 )
 
 RESERVATION_ID = OpenApiParameter("reservation_id", int, OpenApiParameter.PATH)
+SEAT_ID = OpenApiParameter("seat_id", int, OpenApiParameter.PATH)
 
 
 class ReservationListView(APIView):
@@ -52,8 +56,10 @@ class ReservationListView(APIView):
         summary="Reserve a seat through one node",
         description=(
             "The node decides at its own clock time: it sees the seat's active reservations stamped "
-            "at or before its clock. 409 if it sees one; otherwise 201, with `conflict_detected` true "
-            "when a reservation it could not see (stamped in its future) already holds the seat."
+            "at or before its clock (plus MAX_CLOCK_OFFSET in `bounded` mode; all of them in "
+            "`serializable`). 409 if it sees one; otherwise 201, with `conflict_detected` true "
+            "when a reservation it could not see (stamped in its future) already holds the seat. "
+            "In `bounded` mode a fenced node refuses the write: 503 `TIME_DRIFT_DETECTED`."
         ),
         request=ReservationCreateSerializer,
         responses={
@@ -61,6 +67,11 @@ class ReservationListView(APIView):
             **VALIDATION,
             404: error_response("Seat not found", "SEAT_NOT_FOUND"),
             409: error_response("The node sees the seat as reserved", "SEAT_ALREADY_RESERVED"),
+            503: error_response(
+                "bounded mode: the node's clock is too far from the median (fenced); nothing written. "
+                "details: server_id, offset_seconds, median_offset_seconds, deviation_seconds, limit_seconds",
+                "TIME_DRIFT_DETECTED",
+            ),
         },
     )
     @observe_reservation
@@ -113,3 +124,37 @@ class ConflictListView(APIView):
         conflicts = conflict_list(limit=page.limit, offset=page.offset)
         body = ConflictListSerializer({"conflicts": conflicts, "total_conflicts": total}).data
         return Response(body, headers=page.headers(total))
+
+
+class ConflictResolveView(APIView):
+    permission_classes = [OperatorPermission]
+
+    @extend_schema(
+        tags=["reservations"],
+        summary="Resolve a double-booked seat: keep one reservation, bump the others",
+        description=(
+            "`earliest_timestamp` keeps the timestamp winner (what the seat map shows as holder), "
+            "`true_order` the reservation that truly came first (earliest `recorded_at`), `keep` the given "
+            "`reservation_id`. The others get status `bumped` and leave the active lists (GET/DELETE on them: "
+            "404). `fair` tells whether the kept one truly came first. Announced as `conflict_resolved` on "
+            "the `conflicts` topic. Open in the demo; staff only in production mode."
+        ),
+        parameters=[SEAT_ID],
+        request=ConflictResolveSerializer,
+        responses={
+            200: ResolutionSerializer,
+            400: error_response(
+                "Bad policy, reservation_id missing with keep / given otherwise / not one of the seat's "
+                "conflicting reservations (per-field messages in details)",
+                "VALIDATION_ERROR",
+            ),
+            403: error_response("Production mode: staff only", "PERMISSION_DENIED", "NOT_AUTHENTICATED"),
+            404: error_response("Seat not found", "SEAT_NOT_FOUND"),
+            409: error_response("The seat has fewer than two active reservations", "NO_CONFLICT"),
+        },
+    )
+    def post(self, request, seat_id: str):
+        data = ConflictResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        resolution = conflict_resolve(seat_id=seat_id, **data.validated_data)
+        return Response(ResolutionSerializer(resolution).data)

@@ -3,7 +3,7 @@
 import pytest
 
 from reservations.consistency import mode_get
-from reservations.errors import SeatAlreadyReserved
+from reservations.errors import InvalidConsistencyMode, SeatAlreadyReserved
 from reservations.models import Reservation
 from reservations.services import consistency_mode_set, reservation_create
 from timesync.errors import TimeDriftDetected
@@ -21,8 +21,9 @@ def test_default_mode_is_naive_and_switch_persists():
     assert mode_get() == "naive"
     consistency_mode_set("bounded")
     assert mode_get() == "bounded"
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidConsistencyMode) as exc:
         consistency_mode_set("eventual")
+    assert exc.value.code == "VALIDATION_ERROR" and "mode" in exc.value.details
     assert mode_get() == "bounded"
 
 
@@ -88,3 +89,32 @@ def test_explicit_mode_overrides_the_cluster_mode(frozen_clock, seat):
     with pytest.raises(SeatAlreadyReserved):
         reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-2", mode="serializable")
     assert mode_get() == "naive"
+
+
+@pytest.mark.parametrize(
+    ("spread", "double_booked"),
+    [
+        (0.25, False),  # pairwise 0.5 s: within MAX_CLOCK_OFFSET, the uncertainty interval covers it
+        (0.4, True),  # pairwise 0.8 s: neither node is fenced (0.4 s is the limit, not beyond it) …
+    ],
+)
+def test_bounded_guarantee_needs_pairwise_skew_within_the_bound(frozen_clock, seat, spread, double_booked):
+    """The honest caveat of docs/consistency.md: fencing is judged from the median, so two nodes
+    on opposite sides of it, each within 80 % of the bound, can still be further apart than the
+    0.5 s interval — and then bounded double-books.  Its guarantee needs pairwise skew ≤ MAX_CLOCK_OFFSET."""
+    from reservations.consistency import node_fences
+    from timesync.models import ServerNode
+
+    consistency_mode_set("bounded")
+    node_offset_set(server_id="server-2", offset_seconds=+spread)
+    node_offset_set(server_id="server-3", offset_seconds=-spread)
+    fences = node_fences(ServerNode.objects.all(), at=frozen_clock.now)
+    assert not fences["server-2"].fenced and not fences["server-3"].fenced
+    reservation_create(seat_id=seat.pk, customer_name="Jean", server_id="server-2")  # stamped T + spread
+    frozen_clock.advance(0.1)  # server-3 reads T + 0.1 - spread and sees up to 0.5 s past that
+    if double_booked:
+        # … and server-3 sees up to T + 0.2, short of Jean's stamp T + 0.4: a conflict in bounded mode.
+        assert reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-3").conflict_detected
+    else:
+        with pytest.raises(SeatAlreadyReserved):
+            reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-3")

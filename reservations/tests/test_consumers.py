@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from reservation_site.asgi import application
 from reservations import events
 from reservations.consumers import MAX_MESSAGE_BYTES
-from reservations.services import reservation_cancel, reservation_create
+from reservations.services import conflict_resolve, consistency_mode_set, reservation_cancel, reservation_create
 from timesync.services import node_offset_set, node_offsets_clear
 
 # serialized_rollback: the nodes and scenarios of the data migrations survive the flushes.
@@ -141,20 +141,72 @@ def test_conflict_detected_after_a_lagging_node_double_books(venue):
             second = await create(seat_id=venue[2].pk, customer_name="Marie Martin", server_id="server-2")
             assert second.conflict_detected
             message = await ws.receive_json_from(timeout=2)
-            # Ordered by timestamp: server-2's stamp is 10 s earlier, so it "wins".
-            assert message == {
-                "type": "conflict_detected",
-                "data": {
-                    "seat_id": venue[2].pk,
-                    "reservations": [
-                        {"id": second.reservation.pk, "customer_name": "Marie Martin"},
-                        {"id": first.reservation.pk, "customer_name": "Jean Dupont"},
-                    ],
-                },
-            }
+            assert message["type"] == "conflict_detected"
+            data = message["data"]
+            # The spec's shape: ordered by timestamp, server-2's stamp is 10 s earlier, so it "wins".
+            assert data["seat_id"] == venue[2].pk
+            assert [{k: r[k] for k in ("id", "customer_name")} for r in data["reservations"]] == [
+                {"id": second.reservation.pk, "customer_name": "Marie Martin"},
+                {"id": first.reservation.pk, "customer_name": "Jean Dupont"},
+            ]
+            # Additively: the stamps, who truly came first, and why server-2 could not see Jean.
+            marie, jean = data["reservations"]
+            assert (marie["server_id"], marie["node_offset_seconds"], jean["reason"]) == ("server-2", -10.0, None)
+            assert f"could not see #{first.reservation.pk}" in marie["reason"]
+            assert (data["winner_id"], data["true_first_id"], data["fair"]) == (
+                second.reservation.pk,
+                first.reservation.pk,
+                False,
+            )
+            assert data["explanation"] == [f"#{second.reservation.pk}: {marie['reason']}"]
             assert await ws.receive_nothing(timeout=0.2)  # reservation_created is another topic
         finally:
             await ws.disconnect()
+
+    run(scenario)
+
+
+def test_conflict_resolved_is_delivered_on_conflicts(venue):
+    async def scenario():
+        await database_sync_to_async(node_offset_set)(server_id="server-2", offset_seconds=-10.0)
+        first = await create(seat_id=venue[7].pk, customer_name="Jean Dupont", server_id="server-1")
+        second = await create(seat_id=venue[7].pk, customer_name="Marie Martin", server_id="server-2")
+        ws = await connect(["conflicts"])
+        others = await connect(["reservations", "time_sync"])
+        try:
+            await database_sync_to_async(conflict_resolve)(seat_id=venue[7].pk, policy="earliest_timestamp")
+            assert await ws.receive_json_from(timeout=2) == {
+                "type": "conflict_resolved",
+                "data": {
+                    "seat_id": venue[7].pk,
+                    "policy": "earliest_timestamp",
+                    "kept_id": second.reservation.pk,
+                    "bumped_ids": [first.reservation.pk],
+                    "fair": False,
+                },
+            }
+            assert await others.receive_nothing(timeout=0.2)
+        finally:
+            await ws.disconnect()
+            await others.disconnect()
+
+    run(scenario)
+
+
+def test_consistency_mode_changed_is_forwarded_on_time_sync(venue):
+    async def scenario():
+        ws = await connect(["time_sync"])
+        others = await connect(["reservations", "conflicts"])
+        try:
+            await database_sync_to_async(consistency_mode_set)("bounded")
+            assert await ws.receive_json_from(timeout=2) == {
+                "type": "consistency_mode_changed",
+                "data": {"mode": "bounded", "max_clock_offset_seconds": 0.5, "fence_limit_seconds": 0.4},
+            }
+            assert await others.receive_nothing(timeout=0.2)
+        finally:
+            await ws.disconnect()
+            await others.disconnect()
 
     run(scenario)
 

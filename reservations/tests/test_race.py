@@ -41,6 +41,8 @@ def test_fifty_racers_in_sync_get_exactly_one_seat(venue):
 
     assert Counter(statuses) == {201: 1, 409: 49}
     assert Reservation.objects.filter(seat=seat, status="active").count() == 1
+    # In sync there is no conflict, hence nothing for the conflicts endpoint to explain.
+    assert APIClient().get("/api/reservations/conflicts").json() == {"conflicts": [], "total_conflicts": 0}
 
 
 def test_race_runs_on_separate_connections(venue):

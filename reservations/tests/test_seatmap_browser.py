@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +24,17 @@ ARGS = [
     "--no-first-run",
 ]
 XSS = "<img src=x onerror=alert(1)>"
+
+
+def screenshot_path(tmp_path: Path) -> Path:
+    """Where the page's screenshot goes: a temporary artifact unless SEATCLOCK_SCREENSHOT names a
+    path (e.g. ``SEATCLOCK_SCREENSHOT=docs/seat-map.png`` to refresh the README's picture)."""
+    wanted = os.environ.get("SEATCLOCK_SCREENSHOT")
+    return BASE_DIR / wanted if wanted else tmp_path / "artifacts" / "seat-map.png"
+
+
+def get_json(url: str):
+    return json.loads(urllib.request.urlopen(url, timeout=5).read())
 
 
 @pytest.fixture
@@ -73,7 +85,7 @@ def seat(page, label: str):
     return page.locator(f'button.seat[data-label="{label}"]')
 
 
-def test_seat_map_live_conflicts_and_escaping(server, browser):
+def test_seat_map_live_conflicts_and_escaping(server, browser, tmp_path):
     from playwright.sync_api import expect
 
     page1, dialogs1 = open_page(browser, server)
@@ -112,6 +124,9 @@ def test_seat_map_live_conflicts_and_escaping(server, browser):
         expect(unfair).to_contain_text("UNFAIR", timeout=2000)
         expect(unfair).to_contain_text("Holder by timestamp: Marie Martin (server-2)")
         expect(unfair).to_contain_text("Truly first: Jean Dupont (server-1)")
+        # The conflict explains itself: server-2's clock was 10 s behind.
+        expect(unfair.locator(".explanation li")).to_contain_text("server-2 read its clock at")
+        expect(unfair.locator(".explanation li")).to_contain_text("(offset -10.000 s) and could not see #")
 
     # A hostile customer name is text, not markup, in the grid, the details and on other pages.
     reserve(page1, "C3", XSS, "server-1")
@@ -129,6 +144,60 @@ def test_seat_map_live_conflicts_and_escaping(server, browser):
 
     page1.locator('button.seat[data-label="B2"]').click()
     expect(page1.locator("#details-reservations tr")).to_have_count(2)
-    page1.screenshot(path=str(BASE_DIR / "docs" / "seat-map.png"), full_page=True)
+    expect(page1.locator("#details-explanation li")).to_contain_text("in its future")
+    shot = screenshot_path(tmp_path)
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page1.screenshot(path=str(shot), full_page=True)
+
+    # Resolving in true order keeps Jean; page 2 sees B2 back to one holder, live.
+    page1.locator('#conflicts-list li[data-seat-id] button[data-policy="true_order"]').click()
+    expect(page1.locator("#conflicts-result")).to_contain_text("fair: kept who truly came first", timeout=2000)
+    expect(page2.locator('button.seat[data-label="B2"][data-state="reserved"]')).to_be_visible(timeout=2000)
+    expect(seat(page2, "B2")).to_have_attribute("aria-label", "Seat B2, reserved by Jean Dupont")
+    expect(page2.locator("#conflicts-summary")).to_have_text("No conflicts.", timeout=2000)
+    b2 = next(s for s in get_json(server + "/api/seats") if s["row"] == "B" and s["number"] == 2)
+    assert b2["reservation"]["customer_name"] == "Jean Dupont"
+    page1.context.close()
+    page2.context.close()
+
+
+def test_consistency_mode_switch_and_fenced_nodes(server, browser):
+    from playwright.sync_api import expect
+
+    page1, _ = open_page(browser, server)
+    page2, _ = open_page(browser, server)
+    expect(page2.locator("#consistency-mode")).to_have_text("naive")
+
+    # Switching on page 1 reaches the API and, live, page 2.
+    page1.click('button.mode-button[data-mode="bounded"]')
+    expect(page1.locator("#controls-result")).to_contain_text("Consistency mode: bounded", timeout=2000)
+    expect(page2.locator("#consistency-mode")).to_have_text("bounded", timeout=2000)
+    expect(page2.locator('button.mode-button[data-mode="bounded"]')).to_have_attribute("aria-pressed", "true")
+    assert get_json(server + "/api/simulation/consistency")["mode"] == "bounded"
+
+    # major_drift: server-2 (-10 s), server-3 (+5 s) and server-4 (-3 s) are far from the median (0): fenced.
+    page1.click('button.scenario-button[data-scenario="major_drift"]')
+    fenced_row = page2.locator('#clocks-body tr[data-server-id="server-2"]')
+    expect(fenced_row).to_have_attribute("data-fenced", "true", timeout=2000)
+    expect(fenced_row).to_have_class("clock--fenced")
+    expect(fenced_row.locator(".clock__fence")).to_contain_text("fenced")
+    expect(page2.locator('#clocks-body tr[data-server-id="server-1"]')).to_have_attribute("data-fenced", "false")
+    page2.locator('button.seat[data-label="D4"]').click()
+    expect(page2.locator('#reserve-node option[value="server-2"]')).to_be_disabled()
+    expect(page2.locator('#reserve-node option[value="server-1"]')).to_be_enabled()
+    expect(page2.locator("#reserve-fence-hint")).to_be_visible()
+    assert {s["server_id"] for s in get_json(server + "/api/time/servers")["servers"] if s["fenced"]} == {
+        "server-2",
+        "server-3",
+        "server-4",
+    }
+
+    # Back to naive from page 2: nothing is greyed out any more on page 1 (fencing is bounded's).
+    page2.click('button.mode-button[data-mode="naive"]')
+    expect(page1.locator("#consistency-mode")).to_have_text("naive", timeout=2000)
+    expect(page1.locator('#clocks-body tr[data-server-id="server-2"]')).to_have_attribute(
+        "data-fenced", "false", timeout=2000
+    )
+    expect(page1.locator('#clocks-body tr[data-server-id="server-2"] .clock__fence')).to_contain_text("beyond limit")
     page1.context.close()
     page2.context.close()

@@ -101,3 +101,17 @@ def test_static_assets_are_served(client, path):
         assert b"".join(response.streaming_content)
     finally:
         response.close()
+
+
+def test_consistency_mode_is_shown_and_switchable_only_with_controls(client, venue, settings):
+    from reservations.services import consistency_mode_set
+
+    consistency_mode_set("bounded")
+    html = client.get("/").content.decode()
+    assert '<strong id="consistency-mode">bounded</strong>' in html
+    assert 'data-mode="bounded" aria-pressed="true"' in html
+    assert page_state(client.get("/"))["consistency"]["mode"] == "bounded"
+    settings.PRODUCTION = True
+    html = client.get("/").content.decode()
+    assert '<strong id="consistency-mode">bounded</strong>' in html  # everyone sees the mode
+    assert "mode-button" not in html  # only staff switch it

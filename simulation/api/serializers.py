@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField, StrictFloatField
+from reservation_site.api_fields import StrictCharField, StrictChoiceField, StrictFloatField
+from reservations.models import ConsistencySettings
 
 
 class SetOffsetSerializer(serializers.Serializer):
@@ -55,3 +56,20 @@ class ApplyScenarioResponseSerializer(serializers.Serializer):
     scenario_name = serializers.CharField()
     applied_offsets = serializers.DictField(child=serializers.FloatField())
     message = serializers.CharField()
+
+
+class ConsistencySerializer(serializers.Serializer):
+    """The cluster's consistency mode (``reservations.consistency.ConsistencyState``)."""
+
+    mode = serializers.ChoiceField(choices=ConsistencySettings.Mode.choices, help_text="The current mode.")
+    max_clock_offset_seconds = serializers.FloatField(
+        help_text="MAX_CLOCK_OFFSET: the skew bound `bounded` trusts (its uncertainty interval), seconds."
+    )
+    fence_limit_seconds = serializers.FloatField(
+        help_text="`bounded` fences a node further than this from the median offset (80 % of the bound)."
+    )
+    modes = serializers.ListField(child=serializers.CharField(), help_text="Every mode, for a switcher.")
+
+
+class ConsistencySetSerializer(serializers.Serializer):
+    mode = StrictChoiceField(choices=ConsistencySettings.Mode.choices)

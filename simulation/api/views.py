@@ -5,6 +5,8 @@ from rest_framework.views import APIView
 
 from reservation_site.permissions import ClockControlPermission
 from reservation_site.schema import VALIDATION, error_response
+from reservations.consistency import consistency_get
+from reservations.services import consistency_mode_set
 from simulation.selectors import scenario_list
 from simulation.services import scenario_apply
 from timesync.selectors import node_offsets
@@ -13,6 +15,8 @@ from timesync.services import node_offset_remove, node_offset_set, node_offsets_
 from .serializers import (
     ApplyScenarioResponseSerializer,
     ApplyScenarioSerializer,
+    ConsistencySerializer,
+    ConsistencySetSerializer,
     OffsetsSerializer,
     RemoveOffsetResponseSerializer,
     ScenarioListSerializer,
@@ -116,3 +120,38 @@ class ApplyScenarioView(APIView):
             "message": _("Scenario applied successfully"),
         }
         return Response(body)
+
+
+class ConsistencyView(APIView):
+    permission_classes = [ClockControlPermission]
+
+    @extend_schema(
+        tags=["simulation"],
+        summary="The consistency mode every node reserves under",
+        description=(
+            "`naive`: a node sees reservations stamped at or before its own clock. `bounded`: it also "
+            "sees those stamped up to `max_clock_offset_seconds` past its clock, and a node further than "
+            "`fence_limit_seconds` from the median offset is fenced (503 `TIME_DRIFT_DETECTED` on write). "
+            "`serializable`: timestamps are ignored, every active reservation is visible."
+        ),
+        responses={200: ConsistencySerializer},
+    )
+    def get(self, request):
+        return Response(ConsistencySerializer(consistency_get()).data)
+
+    @extend_schema(
+        tags=["simulation"],
+        summary="Switch the consistency mode (every node, at once)",
+        description="Announced live as `consistency_mode_changed` on the `time_sync` topic.",
+        request=ConsistencySetSerializer,
+        responses={
+            200: ConsistencySerializer,
+            **VALIDATION,
+            403: error_response("Production mode: staff only", "PERMISSION_DENIED", "NOT_AUTHENTICATED"),
+        },
+    )
+    def post(self, request):
+        data = ConsistencySetSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        consistency_mode_set(data.validated_data["mode"])
+        return Response(ConsistencySerializer(consistency_get()).data)

@@ -27,9 +27,22 @@ class ServerStatusSerializer(TimeStatusSerializer):
         return obj.node.last_sync_server or None
 
 
+class ServerFenceStatusSerializer(ServerStatusSerializer):
+    """A node in ``/api/time/servers``: its status plus how far it is from the other clocks."""
+
+    deviation_seconds = serializers.FloatField(help_text="offset_seconds minus the median offset of all nodes.")
+    fenced = serializers.BooleanField(
+        help_text="|deviation_seconds| > fence_limit_seconds. Computed in every mode; enforced (writes refused "
+        "with 503 TIME_DRIFT_DETECTED) only when consistency_mode is bounded."
+    )
+
+
 class ServerListSerializer(serializers.Serializer):
     true_time = serializers.DateTimeField(help_text="Host (reference) time the clocks were read at.")
-    servers = ServerStatusSerializer(many=True)
+    consistency_mode = serializers.CharField(source="mode", help_text="naive, bounded or serializable.")
+    fence_limit_seconds = serializers.FloatField(help_text="80 % of MAX_CLOCK_OFFSET.")
+    median_offset_seconds = serializers.FloatField(allow_null=True, help_text="Median offset of all nodes.")
+    servers = ServerFenceStatusSerializer(many=True)
 
 
 class TimeStatusQuerySerializer(serializers.Serializer):

@@ -5,8 +5,8 @@ from rest_framework.views import APIView
 
 from reservation_site.permissions import ClockControlPermission
 from reservation_site.schema import error_response
-from timesync import clock
-from timesync.selectors import node_get, node_list, node_time
+from reservations.consistency import cluster_clocks
+from timesync.selectors import node_get, node_time
 from timesync.services import node_sync
 
 from .serializers import (
@@ -41,12 +41,14 @@ class ServerListView(APIView):
     @extend_schema(
         tags=["time"],
         summary="Every node's clock, read at one instant",
+        description=(
+            "Each node's TimeStatus plus (additively) its deviation from the median offset and whether "
+            "it is fenced, and the cluster's consistency mode: fencing is enforced only in `bounded`."
+        ),
         responses={200: ServerListSerializer},
     )
     def get(self, request):
-        now = clock.reference_now()
-        servers = [node_time(node, at=now) for node in node_list()]
-        return Response(ServerListSerializer({"true_time": now, "servers": servers}).data)
+        return Response(ServerListSerializer(cluster_clocks()).data)
 
 
 class TimeSyncView(APIView):
