@@ -10,6 +10,7 @@ from reservations.models import Reservation
 from reservations.services import reservation_create
 from simulation.models import Scenario
 from timesync.models import ServerNode
+from timesync.ntp_server import NtpServer
 from timesync.services import node_offset_set
 
 pytestmark = pytest.mark.django_db
@@ -131,16 +132,25 @@ def test_set_offset_action_refuses_bad_input(staff):
     assert ServerNode.objects.get(pk="server-2").offset_seconds == 0.0
 
 
-def test_sync_now_action_calls_node_sync(staff, monkeypatch):
-    from timesync import admin as timesync_admin
-
-    calls = []
-    monkeypatch.setattr(timesync_admin, "node_sync", lambda *, server_id: calls.append(server_id))
-    staff.post(
-        reverse("admin:timesync_servernode_changelist"),
-        {"action": "sync_now", ACTION_CHECKBOX_NAME: ["server-1", "server-4"]},
-    )
-    assert calls == ["server-1", "server-4"]
+def test_sync_now_action_syncs_the_selected_nodes_over_real_ntp(staff, settings):
+    server = NtpServer(host="127.0.0.1", port=0, stratum=3)
+    server.start_in_thread()
+    try:
+        settings.NTP_SERVER = f"127.0.0.1:{server.port}"
+        ServerNode.objects.update(offset_seconds=-3.0, ntp_synced=False)
+        staff.post(
+            reverse("admin:timesync_servernode_changelist"),
+            {"action": "sync_now", ACTION_CHECKBOX_NAME: ["server-1", "server-4"]},
+        )
+    finally:
+        server.shutdown()
+    nodes = {n.pk: n for n in ServerNode.objects.all()}
+    for synced in ("server-1", "server-4"):
+        assert nodes[synced].ntp_synced is True
+        assert nodes[synced].last_sync_stratum == 3  # the figure came from our server
+        assert abs(nodes[synced].offset_seconds) < 0.5  # stepped back from -3 s
+    for untouched in ("server-2", "server-3", "server-5"):
+        assert nodes[untouched].offset_seconds == -3.0 and nodes[untouched].ntp_synced is False
 
 
 def test_sync_now_failure_is_reported_and_node_unchanged(staff, settings):
