@@ -33,10 +33,10 @@ def seat_state(seat) -> str:
 def controls_enabled(request: HttpRequest) -> bool:
     """Whether the page shows the clock controls (scenarios, clear offsets, NTP sync).
 
-    Hook for production mode: in the demo they are open to everyone; in production only staff
-    see them (the API enforces its own permissions whatever the page shows).
+    The same switch as the API's ``ClockControlPermission``: open to everyone while
+    ``SEATCLOCK_OPEN_CLOCK_CONTROLS`` is on (the demo's default), otherwise staff only.
     """
-    if not getattr(settings, "PRODUCTION", False):
+    if settings.SEATCLOCK_OPEN_CLOCK_CONTROLS:
         return True
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_staff)

@@ -86,11 +86,19 @@ def test_controls_are_shown_in_demo_mode(client, venue):
 
 
 def test_controls_hidden_from_anonymous_users_in_production_mode(client, venue, settings):
-    settings.PRODUCTION = True
+    settings.SEATCLOCK_OPEN_CLOCK_CONTROLS = False  # what production mode sets
     html = client.get("/").content.decode()
     assert 'data-controls-enabled="false"' in html
     assert "data-scenario=" not in html
     assert "sync-button" not in html
+
+
+def test_controls_follow_the_api_switch_not_the_mode_name(client, venue, settings):
+    """The page shows controls exactly when the API would accept them (one switch for both)."""
+    settings.PRODUCTION = True
+    settings.SEATCLOCK_OPEN_CLOCK_CONTROLS = True
+    assert 'data-controls-enabled="true"' in client.get("/").content.decode()
+    assert client.post("/api/simulation/clear-offsets").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/static/seatmap.js", "/static/seatmap.css"])
@@ -111,7 +119,7 @@ def test_consistency_mode_is_shown_and_switchable_only_with_controls(client, ven
     assert '<strong id="consistency-mode">bounded</strong>' in html
     assert 'data-mode="bounded" aria-pressed="true"' in html
     assert page_state(client.get("/"))["consistency"]["mode"] == "bounded"
-    settings.PRODUCTION = True
+    settings.SEATCLOCK_OPEN_CLOCK_CONTROLS = False  # what production mode sets
     html = client.get("/").content.decode()
     assert '<strong id="consistency-mode">bounded</strong>' in html  # everyone sees the mode
     assert "mode-button" not in html  # only staff switch it
