@@ -238,7 +238,8 @@ def run_from_argv(*argv: str) -> int:
     [
         (["--rate", "-1"], "rate must be a positive number"),
         (["--duration", "0"], "duration must be a positive number"),
-        (["--seats", "0"], "seats must be at least 1"),
+        (["--seats", "0"], "seats must be between 1 and 10000"),
+        (["--seats", "20000"], "seats must be between 1 and 10000"),
         (["--modes", "naive,eventual"], "unknown mode(s): eventual"),
         (["--scenarios", "no_such_scenario"], "unknown scenario(s): no_such_scenario"),
         (["--skew-node", "server-99"], "unknown skew node 'server-99'"),
