@@ -19,5 +19,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Seat-map page (live issue #4).
     path("", include("seats.urls")),
+    path("", include("simulation.urls")),
     re_path(r"^metrics/?$", metrics.metrics_view, name="prometheus-django-metrics"),
 ]
