@@ -1,7 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField, StrictIntegerField
+from reservation_site.api_fields import QueryIntegerField, StrictCharField, StrictIntegerField
 
 
 class ReservationCreateSerializer(serializers.Serializer):
@@ -45,8 +45,8 @@ class ReservationListSerializer(serializers.Serializer):
 
 
 class ReservationFilterSerializer(serializers.Serializer):
-    seat_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    server_id = serializers.CharField(required=False, max_length=32)
+    seat_id = QueryIntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    server_id = StrictCharField(required=False, max_length=32)
 
 
 class ConflictReservationSerializer(ReservationSerializer):

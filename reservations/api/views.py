@@ -2,7 +2,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reservation_site.api_fields import Page, PageQuery
+from reservation_site.api_fields import Page, PageQuery, query_values
 from reservation_site.metrics import observe_reservation
 from reservation_site.schema import VALIDATION, error_response
 from reservations.selectors import conflict_count, conflict_list, reservation_get, reservation_list
@@ -31,9 +31,7 @@ class ReservationListView(APIView):
         responses={200: ReservationListSerializer, **VALIDATION},
     )
     def get(self, request):
-        filters = ReservationFilterSerializer(
-            data={k: request.query_params[k] for k in ("seat_id", "server_id") if k in request.query_params}
-        )
+        filters = ReservationFilterSerializer(data=query_values(request.query_params, ("seat_id", "server_id")))
         filters.is_valid(raise_exception=True)
         page = Page.from_query(request.query_params)
         qs = reservation_list(**filters.validated_data)

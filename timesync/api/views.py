@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reservation_site.api_fields import query_values
 from reservation_site.permissions import ClockControlPermission
 from reservation_site.schema import error_response
 from timesync import clock
@@ -32,7 +33,7 @@ class TimeStatusView(APIView):
         responses={200: ServerStatusSerializer, **INVALID_SERVER},
     )
     def get(self, request):
-        query = TimeStatusQuerySerializer(data=request.query_params)
+        query = TimeStatusQuerySerializer(data=query_values(request.query_params, ("server_id",)))
         query.is_valid(raise_exception=True)
         return Response(ServerStatusSerializer(node_time(node_get(query.validated_data["server_id"]))).data)
 
