@@ -54,6 +54,18 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(value)
 
 
+class BoundedFloatField(StrictFloatField):
+    """A StrictFloatField limited to ±``settings.SEATCLOCK[bound_setting]``.
+
+    The service layer checks the bound (with its own message); the field only carries it so the
+    OpenAPI schema can document ``minimum``/``maximum`` (``reservation_site.schema``).
+    """
+
+    def __init__(self, *, bound_setting: str, **kwargs):
+        self.bound_setting = bound_setting
+        super().__init__(**kwargs)
+
+
 class QueryIntegerField(serializers.IntegerField):
     """An integer query parameter written as plain digits (``5``, ``-1``): DRF's own field also
     takes ``5.0``, ``+5``, `` 5`` and ``5_0``, which no client means as an integer."""

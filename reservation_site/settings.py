@@ -197,6 +197,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "reservation_site.schema.strip_trailing_slashes",
+        "reservation_site.schema.document_common_errors",
     ],
 }
 

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,7 +17,9 @@ from .serializers import (
     ReservationSerializer,
 )
 
-RESERVATION_ID = OpenApiParameter("reservation_id", int, OpenApiParameter.PATH)
+RESERVATION_ID = OpenApiParameter(
+    "reservation_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("reservation_id", value=1)]
+)
 
 
 class ReservationListView(APIView):
@@ -54,6 +56,13 @@ class ReservationListView(APIView):
             "when a reservation it could not see (stamped in its future) already holds the seat."
         ),
         request=ReservationCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Reserve",
+                value={"seat_id": 1, "customer_name": "Jean Dupont", "server_id": "server-1"},
+                request_only=True,
+            )
+        ],
         responses={
             201: ReservationCreatedSerializer,
             **VALIDATION,

@@ -1,5 +1,5 @@
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -62,6 +62,9 @@ class TimeSyncView(APIView):
             "theta_node = theta_host - offset(node)."
         ),
         request=SyncRequestSerializer,
+        examples=[
+            OpenApiExample("Sync", value={"server_id": "server-1", "ntp_server": "pool.ntp.org"}, request_only=True)
+        ],
         responses={
             200: SyncResponseSerializer,
             **INVALID_SERVER,
