@@ -8,6 +8,7 @@ these fields accept only the JSON type the spec names.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -53,6 +54,30 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(value)
 
 
+class BoundedFloatField(StrictFloatField):
+    """A StrictFloatField limited to ±``settings.SEATCLOCK[bound_setting]``.
+
+    The service layer checks the bound (with its own message); the field only carries it so the
+    OpenAPI schema can document ``minimum``/``maximum`` (``reservation_site.schema``).
+    """
+
+    def __init__(self, *, bound_setting: str, **kwargs):
+        self.bound_setting = bound_setting
+        super().__init__(**kwargs)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter written as plain digits (``5``, ``-1``): DRF's own field also
+    takes ``5.0``, ``+5``, `` 5`` and ``5_0``, which no client means as an integer."""
+
+    _DIGITS = re.compile(r"-?[0-9]+")
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not self._DIGITS.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class StrictCharField(serializers.CharField):
     """A JSON string; surrounding spaces are trimmed; control characters are refused."""
 
@@ -88,11 +113,20 @@ class StrictChoiceField(serializers.ChoiceField):
 class PageQuery(serializers.Serializer):
     """``limit`` (default 100, larger values clamped to 1000) and ``offset`` query params."""
 
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_BIGINT, default=0)
+    limit = QueryIntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
+    offset = QueryIntegerField(required=False, min_value=0, max_value=MAX_BIGINT, default=0)
 
     def validate_limit(self, value: int) -> int:
         return min(value, settings.SEATCLOCK["PAGE_MAX_LIMIT"])
+
+
+def query_values(query_params, names: tuple[str, ...]) -> dict[str, str]:
+    """The named query parameters as a plain dict (so an empty value is refused, not read as
+    absent).  A parameter given more than once is refused: which value was meant is ambiguous."""
+    repeated = {name: [_("Give this parameter only once.")] for name in names if len(query_params.getlist(name)) > 1}
+    if repeated:
+        raise serializers.ValidationError(repeated)
+    return {name: query_params[name] for name in names if name in query_params}
 
 
 @dataclass(frozen=True)
@@ -102,7 +136,7 @@ class Page:
 
     @classmethod
     def from_query(cls, query_params) -> Page:
-        data = PageQuery(data={k: query_params[k] for k in ("limit", "offset") if k in query_params})
+        data = PageQuery(data=query_values(query_params, ("limit", "offset")))
         data.is_valid(raise_exception=True)
         limit = data.validated_data.get("limit", settings.SEATCLOCK["PAGE_DEFAULT_LIMIT"])
         return cls(limit=limit, offset=data.validated_data["offset"])

@@ -63,6 +63,24 @@ def check_ntp() -> dict:
     }
 
 
+def check_channel_layer() -> dict:
+    """Can a live event be published right now (Redis reachable, when ``REDIS_URL`` is set)?"""
+    from reservations import events
+
+    layer = events.get_channel_layer()
+    backend = type(layer).__name__ if layer is not None else None
+    started = clock.monotonic()
+    try:
+        events.ping()
+    except Exception as exc:
+        return {"status": "unhealthy", "backend": backend, "error": exc.__class__.__name__}
+    return {
+        "status": "healthy",
+        "backend": backend,
+        "response_time_ms": round((clock.monotonic() - started) * 1000, 2),
+    }
+
+
 def health(request):
     return JsonResponse(_base("healthy"))
 
@@ -81,11 +99,20 @@ def health_ready(request):
 
 
 def health_detailed(request):
+    """503 only when the database is down; without live events (channel layer down) the API
+    still works, so that is reported as ``degraded`` with 200."""
     database = check_database()
     checks = {"database": database}
     if database["status"] == "healthy":
         checks["ntp_sync"] = check_ntp()
+    checks["channel_layer"] = check_channel_layer()
     healthy = database["status"] == "healthy"
-    body = _base("healthy" if healthy else "unhealthy")
+    if not healthy:
+        status = "unhealthy"
+    elif checks["channel_layer"]["status"] != "healthy":
+        status = "degraded"
+    else:
+        status = "healthy"
+    body = _base(status)
     body["checks"] = checks
     return JsonResponse(body, status=200 if healthy else 503)

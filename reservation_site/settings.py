@@ -210,6 +210,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "reservation_site.schema.strip_trailing_slashes",
+        "reservation_site.schema.document_common_errors",
     ],
 }
 
@@ -236,11 +237,19 @@ MIDDLEWARE = [
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that does not answer must not hold a request for long (rate limits read
+            # the cache on every API request, and fail open when it is unavailable).
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+# Longest a live event may hold the request that caused it (Redis hung or unreachable).
+SEATCLOCK_EVENTS_TIMEOUT = float(os.environ.get("EVENTS_TIMEOUT", "1.0"))
 
 # Rate limits (spec: 100 requests/min and 10 reservations/min per IP), read per request.
 SEATCLOCK_RATE_LIMITS = {

@@ -14,6 +14,7 @@ of it these classes:
 
 from __future__ import annotations
 
+import logging
 import math
 
 from django.conf import settings
@@ -22,6 +23,8 @@ from rest_framework.throttling import SimpleRateThrottle
 from timesync import clock
 
 STATE_ATTR = "_seatclock_ratelimit"
+
+logger = logging.getLogger("seatclock.throttling")
 
 
 def _limits() -> dict:
@@ -52,7 +55,13 @@ class _IpRateThrottle(SimpleRateThrottle):
             return True
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        allowed = super().allow_request(request, view)
+        try:
+            allowed = super().allow_request(request, view)
+        except Exception:
+            # The counters live in the cache (Redis when REDIS_URL is set).  Without them the
+            # limit cannot be counted: fail open rather than answer every request with a 500.
+            logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
+            return True
         self._remember(request, allowed)
         return allowed
 

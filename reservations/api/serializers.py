@@ -2,7 +2,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField, StrictChoiceField, StrictIntegerField
+from reservation_site.api_fields import QueryIntegerField, StrictCharField, StrictChoiceField, StrictIntegerField
 from reservations.services import Policy
 
 
@@ -47,8 +47,8 @@ class ReservationListSerializer(serializers.Serializer):
 
 
 class ReservationFilterSerializer(serializers.Serializer):
-    seat_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-    server_id = serializers.CharField(required=False, max_length=32)
+    seat_id = QueryIntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    server_id = StrictCharField(required=False, max_length=32)
 
 
 class ConflictReservationSerializer(ReservationSerializer):

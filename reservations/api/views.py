@@ -1,8 +1,8 @@
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reservation_site.api_fields import Page, PageQuery
+from reservation_site.api_fields import Page, PageQuery, query_values
 from reservation_site.metrics import observe_reservation
 from reservation_site.permissions import OperatorPermission
 from reservation_site.schema import VALIDATION, error_response
@@ -20,8 +20,10 @@ from .serializers import (
     ResolutionSerializer,
 )
 
-RESERVATION_ID = OpenApiParameter("reservation_id", int, OpenApiParameter.PATH)
-SEAT_ID = OpenApiParameter("seat_id", int, OpenApiParameter.PATH)
+RESERVATION_ID = OpenApiParameter(
+    "reservation_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("reservation_id", value=1)]
+)
+SEAT_ID = OpenApiParameter("seat_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("seat_id", value=1)])
 
 
 class ReservationListView(APIView):
@@ -35,9 +37,7 @@ class ReservationListView(APIView):
         responses={200: ReservationListSerializer, **VALIDATION},
     )
     def get(self, request):
-        filters = ReservationFilterSerializer(
-            data={k: request.query_params[k] for k in ("seat_id", "server_id") if k in request.query_params}
-        )
+        filters = ReservationFilterSerializer(data=query_values(request.query_params, ("seat_id", "server_id")))
         filters.is_valid(raise_exception=True)
         page = Page.from_query(request.query_params)
         qs = reservation_list(**filters.validated_data)
@@ -62,6 +62,13 @@ class ReservationListView(APIView):
             "In `bounded` mode a fenced node refuses the write: 503 `TIME_DRIFT_DETECTED`."
         ),
         request=ReservationCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Reserve",
+                value={"seat_id": 1, "customer_name": "Jean Dupont", "server_id": "server-1"},
+                request_only=True,
+            )
+        ],
         responses={
             201: ReservationCreatedSerializer,
             **VALIDATION,

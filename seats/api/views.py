@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,7 +23,9 @@ class SeatDetailView(APIView):
     @extend_schema(
         tags=["seats"],
         summary="One seat",
-        parameters=[OpenApiParameter("seat_id", int, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter("seat_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("seat_id", value=1)])
+        ],
         responses={200: SeatSerializer, 404: error_response("Seat not found", "SEAT_NOT_FOUND")},
     )
     def get(self, request, seat_id: str):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField, StrictChoiceField, StrictFloatField
+from reservation_site.api_fields import BoundedFloatField, StrictCharField, StrictChoiceField
 from reservations.models import ConsistencySettings
 
 
@@ -8,8 +8,10 @@ class SetOffsetSerializer(serializers.Serializer):
     """The spec's TimeOffsetRequest, plus an optional drift rate."""
 
     server_id = StrictCharField(max_length=64)
-    offset_seconds = StrictFloatField()
-    drift_ppm = StrictFloatField(required=False, default=0.0, help_text="Drift in parts per million.")
+    offset_seconds = BoundedFloatField(bound_setting="MAX_INJECTED_OFFSET")
+    drift_ppm = BoundedFloatField(
+        bound_setting="MAX_DRIFT_PPM", required=False, default=0.0, help_text="Drift in parts per million."
+    )
 
 
 class SetOffsetResponseSerializer(serializers.Serializer):

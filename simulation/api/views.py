@@ -1,5 +1,5 @@
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -35,6 +35,9 @@ class SetOffsetView(APIView):
         tags=["simulation"],
         summary="Inject a clock offset (and optional drift) into a node",
         request=SetOffsetSerializer,
+        examples=[
+            OpenApiExample("Set offset", value={"server_id": "server-2", "offset_seconds": -5.0}, request_only=True)
+        ],
         responses={200: SetOffsetResponseSerializer, 400: INVALID_SERVER},
     )
     def post(self, request):
@@ -58,6 +61,11 @@ class RemoveOffsetView(APIView):
     @extend_schema(
         tags=["simulation"],
         summary="Put a node back on true time",
+        parameters=[
+            OpenApiParameter(
+                "server_id", str, OpenApiParameter.PATH, examples=[OpenApiExample("server_id", value="server-1")]
+            )
+        ],
         responses={200: RemoveOffsetResponseSerializer, 400: INVALID_SERVER},
     )
     def delete(self, request, server_id: str):
@@ -103,6 +111,7 @@ class ApplyScenarioView(APIView):
         tags=["simulation"],
         summary="Set every node to a scenario's offsets (unlisted nodes to 0)",
         request=ApplyScenarioSerializer,
+        examples=[OpenApiExample("Apply", value={"scenario_name": "major_drift"}, request_only=True)],
         responses={
             200: ApplyScenarioResponseSerializer,
             **VALIDATION,

@@ -46,7 +46,7 @@ class ServerListSerializer(serializers.Serializer):
 
 
 class TimeStatusQuerySerializer(serializers.Serializer):
-    server_id = serializers.CharField(required=False, default="server-1", max_length=64)
+    server_id = StrictCharField(required=False, default="server-1", max_length=64)
 
 
 class SyncRequestSerializer(serializers.Serializer):

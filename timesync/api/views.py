@@ -1,8 +1,9 @@
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reservation_site.api_fields import query_values
 from reservation_site.permissions import ClockControlPermission
 from reservation_site.schema import error_response
 from reservations.consistency import cluster_clocks
@@ -32,7 +33,7 @@ class TimeStatusView(APIView):
         responses={200: ServerStatusSerializer, **INVALID_SERVER},
     )
     def get(self, request):
-        query = TimeStatusQuerySerializer(data=request.query_params)
+        query = TimeStatusQuerySerializer(data=query_values(request.query_params, ("server_id",)))
         query.is_valid(raise_exception=True)
         return Response(ServerStatusSerializer(node_time(node_get(query.validated_data["server_id"]))).data)
 
@@ -63,6 +64,9 @@ class TimeSyncView(APIView):
             "theta_node = theta_host - offset(node)."
         ),
         request=SyncRequestSerializer,
+        examples=[
+            OpenApiExample("Sync", value={"server_id": "server-1", "ntp_server": "pool.ntp.org"}, request_only=True)
+        ],
         responses={
             200: SyncResponseSerializer,
             **INVALID_SERVER,
