@@ -74,7 +74,7 @@ def document_common_errors(result, generator, request, public):
     for path, item in result["paths"].items():
         if not path.startswith("/api/"):
             continue
-        for operation in item.values():
+        for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             extra = dict(COMMON_ERRORS)
             if "requestBody" in operation:
@@ -82,7 +82,8 @@ def document_common_errors(result, generator, request, public):
             security = operation.get("security")
             anonymous = {} in (security or [{}])
             if not anonymous:
-                if open_controls:
+                # Reads are open to everyone in both modes (ClockControlPermission lets safe methods by).
+                if open_controls or method in {"get", "head", "options"}:
                     security.append({})
                 else:
                     extra.update(CLOSED_CONTROL_ERRORS)

@@ -73,11 +73,28 @@ def _error_code(response) -> str | None:
         return None
 
 
+def _breaks_the_documented_keep_rule(response, case) -> bool:
+    """``reservation_id`` is required with policy ``keep`` and refused otherwise: a cross-field
+    rule the field's description states but OpenAPI 3.0 cannot, so a schema-valid body may break
+    it.  Only that exact refusal (400, details naming only ``reservation_id``) is let through."""
+    if (case.method.upper(), case.operation.path) != ("POST", "/api/reservations/conflicts/{seat_id}/resolve"):
+        return False
+    body = case.body if isinstance(case.body, dict) else {}
+    broken = (body.get("policy") == "keep") != ("reservation_id" in body)
+    try:
+        details = response.json()["error"]["details"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return broken and _error_code(response) == "VALIDATION_ERROR" and set(details) == {"reservation_id"}
+
+
 def positive_data_accepted_or_domain_error(ctx, response, case):
     try:
         return positive_data_acceptance(ctx, response, case)
     except Failure:
         if response.status_code == 400 and _error_code(response) in DOMAIN_400_CODES:
+            return None
+        if response.status_code == 400 and _breaks_the_documented_keep_rule(response, case):
             return None
         raise
 
@@ -157,7 +174,7 @@ def test_every_operation_documents_the_common_errors():
         for method, op in item.items()
         if method in {"get", "post", "put", "patch", "delete"}
     ]
-    assert len(operations) == 16
+    assert len(operations) == 19
     for method, path, op in operations:
         documented = set(op["responses"])
         assert {"401", "429", "503"} <= documented, (method, path)
