@@ -42,6 +42,19 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return number
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value!r}")
+    return number
+
+
 SEATCLOCK_MODE = os.environ.get("SEATCLOCK_MODE", "demo").strip().lower()
 if SEATCLOCK_MODE not in {"demo", "production"}:
     raise ImproperlyConfigured(f"SEATCLOCK_MODE must be 'demo' or 'production', not {SEATCLOCK_MODE!r}")
@@ -117,7 +130,22 @@ ASGI_APPLICATION = "reservation_site.asgi.application"
 DATA_DIR = Path(os.environ.get("SEATCLOCK_DATA_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Per-request connections by default (safe under ASGI, where every request runs in its own
+    # thread: persistent connections there pile up until PostgreSQL refuses new ones).  The
+    # production server (serve.sh) runs the API in sync gunicorn workers, one request at a time
+    # per process, and keeps one connection per worker: DB_CONN_MAX_AGE (seconds, health
+    # checked before reuse).  DB_POOL_SIZE instead turns on psycopg's pool (Django 5.1+), for
+    # ASGI servers.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+            conn_health_checks=True,
+        )
+    }
+    if env_int("DB_POOL_SIZE", 0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": env_int("DB_POOL_SIZE", 0)}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -236,7 +264,7 @@ MIDDLEWARE = [
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "reservation_site.cache.ReusedClientRedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

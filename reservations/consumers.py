@@ -94,7 +94,8 @@ class UpdatesConsumer(AsyncWebsocketConsumer):
         # Groups already route by topic; re-check so that a message already queued when the
         # client unsubscribed is not delivered after the acknowledgement.
         if event.get("topic") in self.topics:
-            await self._send_json(event["message"])
+            text = event.get("text")  # serialized once by the publisher, not per subscriber
+            await self.send(text_data=text if isinstance(text, str) else json.dumps(event["message"]))
 
     def _current(self) -> list[str]:
         return [t for t in events.TOPICS if t in self.topics]
