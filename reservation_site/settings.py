@@ -170,15 +170,34 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, channel layer, NTP -----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis pub/sub by default: a group event is one PUBLISH that each server process receives once
+# and hands to its own subscribers.  channels-redis' list-based layer (CHANNEL_LAYER=core) keeps
+# undelivered messages for a minute, but every consumer of a process contends on one receive
+# lock: with 500 subscribers per process an event took seconds to reach them all
+# (docs/benchmarks.md).  A live feed loses nothing by pub/sub: the page re-reads the REST API
+# on every (re)connection.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "pubsub").strip().lower()
+if CHANNEL_LAYER not in {"pubsub", "core"}:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {CHANNEL_LAYER!r}")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": (
+                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                if CHANNEL_LAYER == "pubsub"
+                else "channels_redis.core.RedisChannelLayer"
+            ),
+            # redis-py 8 caps an asyncio pool at 100 connections and raises beyond; a burst of
+            # subscribers (each group_add borrows one) needs more (serve.sh bench: 500 at once).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000)}]},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Where the seat-map page opens its WebSocket: 0 = the page's own host and port (run.sh:
+# Daphne serves both); serve.sh serves HTTP with gunicorn and /ws/ on another port.
+WS_PUBLIC_PORT = env_int("WS_PUBLIC_PORT", 0)
 
 NTP_SERVER = os.environ.get("NTP_SERVER", "127.0.0.1:1123")
 NTP_TIMEOUT = float(os.environ.get("NTP_TIMEOUT", "2.0"))
