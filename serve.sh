@@ -93,6 +93,7 @@ pids+=($!)
 
 DB_CONN_MAX_AGE=0 .venv/bin/uvicorn reservation_site.asgi:application \
   --host "$HOST" --port "$WS_PORT" --workers "$WS_WORKERS" --timeout-graceful-shutdown 10 \
+  --ws-per-message-deflate false \
   --log-level warning --no-access-log &
 pids+=($!)
 
