@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -55,6 +56,12 @@ def serve_database():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _session_processes(sid: int) -> list[int]:
     """Every live process of session ``sid`` (serve.sh is started as a session leader)."""
     found = []
@@ -87,7 +94,7 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 def test_serve_sh_serves_api_websocket_static_and_stops_cleanly(serve_database, tmp_path):
     import websockets
 
-    port, ws_port, ntp_port = free_port(), free_port(), free_port()
+    port, ws_port, ntp_port = free_port(), free_port(), free_udp_port()
     env = {k: v for k, v in os.environ.items() if k not in {"SEATCLOCK_DATA_DIR", "PYTEST_CURRENT_TEST"}}
     env.update(
         DATABASE_URL=serve_database,
