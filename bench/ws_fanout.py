@@ -142,6 +142,7 @@ def main() -> None:
             f"p99 {r['p99_after_post_ms']:.1f} ms",
             flush=True,
         )
+        print("RESULT " + json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
 
 
 if __name__ == "__main__":
