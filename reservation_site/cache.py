@@ -27,4 +27,6 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
 class ReusedClientRedisCache(RedisCache):
     """``django.core.cache.backends.redis.RedisCache``, reusing its clients."""
 
-    _class = ReusedClientRedisCacheClient
+    def __init__(self, server, params) -> None:
+        super().__init__(server, params)
+        self._class = ReusedClientRedisCacheClient  # RedisCache sets it per instance

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 from reservations.tests.servers import skip_or_fail
 
@@ -57,3 +57,10 @@ def test_counts_live_in_one_redis_list_per_client(api, limits_on, venue, setting
     key = cache.make_and_validate_key("throttle-log_throttle_api_10.9.8.7")
     assert client.llen(key) == 3
     assert 0 < client.ttl(key) <= 60
+
+
+def test_the_redis_client_is_built_once_and_reused():
+    backend = caches["default"]
+    first = backend._cache.get_client("a", write=True)
+    assert backend._cache.get_client("b", write=True) is first
+    assert backend._cache.get_client("c") is first  # a single server: reads use the same pool
