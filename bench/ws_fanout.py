@@ -9,6 +9,13 @@ before the 201 arrives: such deliveries count as 0 ms late (and are reported sep
 The delay from sending the POST is reported too.  The reservations are cancelled afterwards.
 
     python bench/ws_fanout.py --url http://127.0.0.1:8000 --subscribers 100 500 --reservations 20
+    # serve.sh: HTTP and WebSocket on different ports; one event every 0.25 s
+    python bench/ws_fanout.py --url http://127.0.0.1:8000 --ws-url ws://127.0.0.1:8001 \
+        --subscribers 500 --reservations 40 --interval 0.25
+
+Requests carry a random ``X-Forwarded-For``, so a server trusting one proxy (NUM_PROXIES=1)
+does not rate-limit the benchmark as a single client.  The last line of each run is
+``RESULT {json}`` for bench/run_all.sh.
 """
 
 from __future__ import annotations
