@@ -9,6 +9,13 @@ before the 201 arrives: such deliveries count as 0 ms late (and are reported sep
 The delay from sending the POST is reported too.  The reservations are cancelled afterwards.
 
     python bench/ws_fanout.py --url http://127.0.0.1:8000 --subscribers 100 500 --reservations 20
+    # serve.sh: HTTP and WebSocket on different ports; one event every 0.25 s
+    python bench/ws_fanout.py --url http://127.0.0.1:8000 --ws-url ws://127.0.0.1:8001 \
+        --subscribers 500 --reservations 40 --interval 0.25
+
+Requests carry a random ``X-Forwarded-For``, so a server trusting one proxy (NUM_PROXIES=1)
+does not rate-limit the benchmark as a single client.  The last line of each run is
+``RESULT {json}`` for bench/run_all.sh.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import sys
 import time
@@ -29,7 +37,11 @@ import websockets  # noqa: E402
 
 def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict | None]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    # A fresh client address per request: with NUM_PROXIES=1 (bench/run_all.sh) the server counts
+    # its rate limits per X-Forwarded-For, so the benchmark is not throttled as one client.
+    client = f"127.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    headers = {"Content-Type": "application/json", "X-Forwarded-For": client}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         raw = response.read()
         return response.status, json.loads(raw) if raw else None
@@ -56,8 +68,9 @@ async def subscriber(ws_url: str, origin: str, ready: asyncio.Event, arrivals: d
         await ready.wait()
 
 
-async def run(base: str, n: int, m: int) -> dict:
-    ws_url = base.replace("http://", "ws://").replace("https://", "wss://") + "/ws/updates"
+async def run(base: str, n: int, m: int, ws_base: str | None = None, interval: float = 0.0) -> dict:
+    ws_base = ws_base or base.replace("http://", "ws://").replace("https://", "wss://")
+    ws_url = ws_base + "/ws/updates"
     _, seats = await asyncio.to_thread(_http, "GET", base + "/api/seats")
     free = [s["id"] for s in seats if s["is_available"]][:m]
     if len(free) < m:
@@ -91,6 +104,8 @@ async def run(base: str, n: int, m: int) -> dict:
         t1 = time.monotonic()
         assert status == 201, (status, body)
         sent[body["id"]], got_201[body["id"]] = t0, t1
+        if interval:
+            await asyncio.sleep(interval)  # pace the events: latency, not the fan-out's throughput
     done.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     for rid in sent:
@@ -120,9 +135,12 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--reservations", type=int, default=20)
+    parser.add_argument("--ws-url", default=None, help="WebSocket server when not --url (serve.sh: ws://HOST:WS_PORT)")
+    parser.add_argument("--interval", type=float, default=0.0, help="seconds between POSTs (default 0: back to back)")
     args = parser.parse_args()
     for n in args.subscribers:
-        r = asyncio.run(run(args.url.rstrip("/"), n, args.reservations))
+        ws_url = args.ws_url and args.ws_url.rstrip("/")
+        r = asyncio.run(run(args.url.rstrip("/"), n, args.reservations, ws_url, args.interval))
         print(
             f"N={r['subscribers']:4d} M={r['reservations']} deliveries={r['deliveries']} "
             f"(connect {r['connect_s']:.1f} s) | after 201: p50 {r['p50_after_201_ms']:.1f} ms, "
@@ -131,6 +149,7 @@ def main() -> None:
             f"p99 {r['p99_after_post_ms']:.1f} ms",
             flush=True,
         )
+        print("RESULT " + json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,19 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return number
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value!r}")
+    return number
+
+
 SEATCLOCK_MODE = os.environ.get("SEATCLOCK_MODE", "demo").strip().lower()
 if SEATCLOCK_MODE not in {"demo", "production"}:
     raise ImproperlyConfigured(f"SEATCLOCK_MODE must be 'demo' or 'production', not {SEATCLOCK_MODE!r}")
@@ -117,7 +130,22 @@ ASGI_APPLICATION = "reservation_site.asgi.application"
 DATA_DIR = Path(os.environ.get("SEATCLOCK_DATA_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Per-request connections by default (safe under ASGI, where every request runs in its own
+    # thread: persistent connections there pile up until PostgreSQL refuses new ones).  The
+    # production server (serve.sh) runs the API in sync gunicorn workers, one request at a time
+    # per process, and keeps one connection per worker: DB_CONN_MAX_AGE (seconds, health
+    # checked before reuse).  DB_POOL_SIZE instead turns on psycopg's pool (Django 5.1+), for
+    # ASGI servers.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+            conn_health_checks=True,
+        )
+    }
+    if env_int("DB_POOL_SIZE", 0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": env_int("DB_POOL_SIZE", 0)}
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -142,15 +170,34 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, channel layer, NTP -----------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis pub/sub by default: a group event is one PUBLISH that each server process receives once
+# and hands to its own subscribers.  channels-redis' list-based layer (CHANNEL_LAYER=core) keeps
+# undelivered messages for a minute, but every consumer of a process contends on one receive
+# lock: with 500 subscribers per process an event took seconds to reach them all
+# (docs/benchmarks.md).  A live feed loses nothing by pub/sub: the page re-reads the REST API
+# on every (re)connection.
+CHANNEL_LAYER = os.environ.get("CHANNEL_LAYER", "pubsub").strip().lower()
+if CHANNEL_LAYER not in {"pubsub", "core"}:
+    raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' or 'core', not {CHANNEL_LAYER!r}")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "BACKEND": (
+                "channels_redis.pubsub.RedisPubSubChannelLayer"
+                if CHANNEL_LAYER == "pubsub"
+                else "channels_redis.core.RedisChannelLayer"
+            ),
+            # redis-py 8 caps an asyncio pool at 100 connections and raises beyond; a burst of
+            # subscribers (each group_add borrows one) needs more (serve.sh bench: 500 at once).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000)}]},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Where the seat-map page opens its WebSocket: 0 = the page's own host and port (run.sh:
+# Daphne serves both); serve.sh serves HTTP with gunicorn and /ws/ on another port.
+WS_PUBLIC_PORT = env_int("WS_PUBLIC_PORT", 0)
 
 NTP_SERVER = os.environ.get("NTP_SERVER", "127.0.0.1:1123")
 NTP_TIMEOUT = float(os.environ.get("NTP_TIMEOUT", "2.0"))
@@ -238,7 +285,7 @@ MIDDLEWARE = [
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "reservation_site.cache.ReusedClientRedisCache",
             "LOCATION": REDIS_URL,
             # A Redis that does not answer must not hold a request for long (rate limits read
             # the cache on every API request, and fail open when it is unavailable).

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet, Subquery
 
 from timesync import clock
 from timesync.models import ServerNode
@@ -47,6 +48,18 @@ def mode_get() -> str:
     """The cluster's current mode (``naive`` until someone switches it)."""
     mode = ConsistencySettings.objects.filter(pk=1).values_list("mode", flat=True).first()
     return mode or Mode.NAIVE
+
+
+def with_cluster_mode(queryset: QuerySet) -> QuerySet:
+    """``queryset`` whose rows also carry ``cluster_mode``: :func:`mode_get` as a subquery of
+    a query made anyway (the reservation's seat lock), saving a round trip per reservation."""
+    mode = ConsistencySettings.objects.filter(pk=1).values("mode")[:1]
+    return queryset.annotate(cluster_mode=Subquery(mode))
+
+
+def mode_of(row) -> str:
+    """The mode read by :func:`with_cluster_mode` (``naive`` until someone switches it)."""
+    return Mode(row.cluster_mode or Mode.NAIVE)
 
 
 @dataclass(frozen=True)

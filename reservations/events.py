@@ -4,16 +4,31 @@ Services call :func:`publish`; the message goes out only after the surrounding t
 commits (never for a rolled-back write), to the Channels group of its topic.  A broken
 channel layer (Redis gone) is logged and never fails the write that caused the event, and a
 hung one (Redis not answering) costs the request at most ``SEATCLOCK_EVENTS_TIMEOUT`` seconds.
+
+Publishing from synchronous code (every view and service) used to go through
+``async_to_sync``, which outside an ASGI server builds a thread, an event loop and therefore a
+fresh Redis connection for every event.  A network layer (channels-redis) is now driven from
+one event loop per process, in a daemon thread, reused for every event: the caller still
+waits for the send to finish, so events leave in order and before the response does.  The
+in-memory layer (tests, the single-process demo) keeps ``async_to_sync``: its queues belong
+to the loops of the consumers.
+
+The message is also serialized to JSON once here (``text``), not once per subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import json
 import logging
+import os
+import threading
+from collections.abc import Coroutine
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
@@ -27,13 +42,46 @@ def group_name(topic: str) -> str:
 
 
 def _timeout() -> float:
+    """Longest a publish may hold up the request that caused it (then it is logged as failed).
+
+    channels_redis has no overall deadline of its own (redis-py's socket timeouts apply per
+    read, several reads per send), so the whole send is bounded here."""
     return float(getattr(settings, "SEATCLOCK_EVENTS_TIMEOUT", 1.0))
 
 
-async def _group_send(layer, group: str, message: dict[str, Any]) -> None:
-    # channels_redis has no overall deadline of its own (redis-py's socket timeouts apply per
-    # read, several reads per send): bound the whole send.
-    await asyncio.wait_for(layer.group_send(group, message), timeout=_timeout())
+class _PublisherLoop:
+    """One event loop in a daemon thread, per process (re-created after a fork)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def _get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="seatclock-events", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._get())
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # do not leave a send hanging on a Redis that does not answer
+            raise
+
+
+_publisher = _PublisherLoop()
+
+
+def _group_send(layer, group: str, event: dict[str, Any]) -> None:
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(layer.group_send)(group, event)
+    else:
+        _publisher.run(layer.group_send(group, event), _timeout())
 
 
 def ping() -> None:
@@ -41,7 +89,7 @@ def ping() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer configured")
-    async_to_sync(_group_send)(layer, group_name("health"), {"type": "health.ping"})
+    _group_send(layer, group_name("health"), {"type": "health.ping"})
 
 
 def _send(topic: str, message: dict[str, Any]) -> None:
@@ -50,8 +98,9 @@ def _send(topic: str, message: dict[str, Any]) -> None:
         return
     try:
         # "type" names the consumer handler; "topic" lets it drop a message that was already
-        # queued when the client unsubscribed.
-        async_to_sync(_group_send)(layer, group_name(topic), {"type": "broadcast", "topic": topic, "message": message})
+        # queued when the client unsubscribed; "text" is the frame every subscriber gets.
+        event = {"type": "broadcast", "topic": topic, "message": message, "text": json.dumps(message)}
+        _group_send(layer, group_name(topic), event)
     except Exception:  # the write already committed; a live update is best-effort
         logger.warning("could not publish %s on %s", message.get("type"), topic, exc_info=True)
 

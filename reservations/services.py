@@ -53,11 +53,12 @@ def reservation_create(
     """
     with transaction.atomic():
         pk = parse_id(seat_id)
-        seat = Seat.objects.select_for_update().filter(pk=pk).first() if pk is not None else None
+        locking = Seat.objects.select_for_update().filter(pk=pk)
+        seat = consistency.with_cluster_mode(locking).first() if pk is not None else None
         if seat is None:
             raise SeatNotFound(seat_id)
         node = node_get(server_id)
-        mode = consistency.mode_get() if mode is None else Mode(mode)
+        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
 
         t_true = clock.reference_now()
         if mode == Mode.BOUNDED:

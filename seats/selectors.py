@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from datetime import UTC, datetime
+
+from django.db.models import CharField, Prefetch, QuerySet
+from django.db.models.functions import Cast
 
 from reservations.models import Reservation
 
@@ -25,6 +28,46 @@ def seat_list_with_holder() -> QuerySet[Seat]:
     return Seat.objects.order_by("row", "number").prefetch_related(
         Prefetch("reservations", queryset=_active_by_timestamp(), to_attr="active_reservations")
     )
+
+
+def seat_list_rows() -> list[dict]:
+    """The whole venue as plain dicts, in the spec's Seat shape (``GET /api/seats``).
+
+    Same two queries and the same holder rule as :func:`seat_list_with_holder`, but tuples
+    instead of model instances and no serializer: 10,000 seats in tens of milliseconds
+    rather than most of a second.  ``created_at`` is rendered as DRF's DateTimeField does
+    (ISO 8601, ``Z`` for UTC), so the JSON is byte for byte the serializer's.
+    """
+    holders: dict[int, dict] = {}
+    # The timestamp comes as the database's text: Django's timezone-aware loader for psycopg is
+    # pure Python and cost more than everything else here; datetime.fromisoformat is C.
+    active = _active_by_timestamp().values_list(
+        "seat_id", "id", "customer_name", "node_id", Cast("created_at", CharField())
+    )
+    for seat_id, pk, customer_name, server_id, created_at in active:
+        if seat_id not in holders:  # earliest stamp first: the holder (DESIGN §2)
+            holders[seat_id] = {
+                "id": pk,
+                "customer_name": customer_name,
+                "server_id": server_id,
+                "created_at": _iso(_from_db_text(created_at)),
+            }
+    seats = Seat.objects.order_by("row", "number").values_list("id", "row", "number")
+    return [
+        {"id": pk, "row": row, "number": number, "is_available": pk not in holders, "reservation": holders.get(pk)}
+        for pk, row, number in seats
+    ]
+
+
+def _from_db_text(text: str) -> datetime:
+    """A timestamp as PostgreSQL (``2026-06-28 10:30:00.5+00``) or SQLite (naive UTC) prints it."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _iso(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def seat_get_with_holder(seat_id: object) -> Seat:

@@ -86,5 +86,6 @@ def seat_map(request: HttpRequest) -> HttpResponse:
         "consistency": consistency,
         "state": state,
         "controls_enabled": controls_enabled(request),
+        "ws_port": settings.WS_PUBLIC_PORT or "",
     }
     return render(request, "seatmap.html", context)

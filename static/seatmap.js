@@ -474,7 +474,9 @@
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     setStatus("connecting", attempts ? "Reconnecting…" : "Connecting…");
-    socket = new WebSocket(scheme + location.host + "/ws/updates");
+    // data-ws-port: the WebSocket server listens on its own port (serve.sh); empty: this one.
+    var wsPort = document.body.getAttribute("data-ws-port");
+    socket = new WebSocket(scheme + (wsPort ? location.hostname + ":" + wsPort : location.host) + "/ws/updates");
     socket.onopen = function () {
       attempts = 0;
       socket.send(JSON.stringify({ type: "subscribe", topics: TOPICS }));
