@@ -189,7 +189,12 @@ if REDIS_URL:
             ),
             # redis-py 8 caps an asyncio pool at 100 connections and raises beyond; a burst of
             # subscribers (each group_add borrows one) needs more (serve.sh bench: 500 at once).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000)}]},
+            # Redis pub/sub channels ignore the database number: CHANNEL_PREFIX keeps two
+            # Seatclock installations (or test runs) sharing one Redis apart.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000)}],
+                "prefix": os.environ.get("CHANNEL_PREFIX", "asgi"),
+            },
         }
     }
 else:

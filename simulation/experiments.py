@@ -41,7 +41,7 @@ from django.db.utils import load_backend
 
 from reservations.consistency import Mode
 from reservations.errors import SeatAlreadyReserved
-from reservations.models import Reservation
+from reservations.models import ConsistencySettings, Reservation
 from reservations.selectors import Conflict, conflict_count
 from reservations.services import reservation_create
 from seats.models import Seat
@@ -65,8 +65,9 @@ DEFAULT_SKEWS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 #: ``--quick``: a small run (about 90 customers on 100 seats) for a first look and for tests.
 QUICK = {"rate": 2.0, "duration": 45.0, "seats": 100}
 
-#: What the rule reads and writes: the only tables a private store needs.
-STORE_MODELS = (ServerNode, Seat, Reservation)
+#: What the rule reads and writes: the only tables a private store needs (the cluster-mode row
+#: is read alongside the seat lock; trials pass their mode explicitly, so it stays empty).
+STORE_MODELS = (ServerNode, Seat, Reservation, ConsistencySettings)
 
 STORES = ("auto", "memory", "database")
 

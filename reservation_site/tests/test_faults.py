@@ -171,7 +171,7 @@ def test_redis_hung_then_gone_reservations_still_succeed(tmp_path):
             seats = [seat["id"] for seat in http("GET", base + "/api/seats").json()]
             assert reserve(base, seats[0], "Before").status == 201
             healthy = channel_layer(base)
-            assert (healthy["status"], healthy["backend"]) == ("healthy", "RedisChannelLayer")
+            assert (healthy["status"], healthy["backend"]) == ("healthy", "RedisPubSubChannelLayer")
 
             redis.pause()  # hung: accepts connections, never answers
             hung = reserve(base, seats[1], "While hung", "server-2")

@@ -99,6 +99,7 @@ def test_serve_sh_serves_api_websocket_static_and_stops_cleanly(serve_database, 
     env.update(
         DATABASE_URL=serve_database,
         REDIS_URL=REDIS_URL,
+        CHANNEL_PREFIX=f"serve-test-{secrets.token_hex(4)}",  # no cross-talk with others on this Redis
         SEATCLOCK_MODE="production",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -129,6 +130,17 @@ def test_serve_sh_serves_api_websocket_static_and_stops_cleanly(serve_database, 
             except OSError:
                 pass
             assert clock.monotonic() < deadline, f"serve.sh did not come up: {log_path.read_text()[-3000:]}"
+            time.sleep(0.2)  # bounded wait for the servers to come up
+
+        # gunicorn may answer before the uvicorn processes listen: wait for the WebSocket port too.
+        while True:
+            assert proc.poll() is None, f"serve.sh exited: {log_path.read_text()[-3000:]}"
+            try:
+                socket.create_connection(("127.0.0.1", ws_port), timeout=1).close()
+                break
+            except OSError:
+                pass
+            assert clock.monotonic() < deadline, f"the WebSocket server did not come up: {log_path.read_text()[-3000:]}"
             time.sleep(0.2)  # bounded wait for the servers to come up
 
         status, _, body = _get(base + "/health/ready")

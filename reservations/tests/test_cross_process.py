@@ -58,7 +58,7 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 def test_reservation_on_one_process_reaches_a_subscriber_of_the_other(xproc_database, tmp_path):
     import websockets
 
-    env = server_env(DATABASE_URL=xproc_database, REDIS_URL=REDIS_URL)
+    env = server_env(DATABASE_URL=xproc_database, REDIS_URL=REDIS_URL, CHANNEL_PREFIX=f"xproc-{secrets.token_hex(4)}")
     manage(env, "migrate", "--noinput")
     manage(env, "seed_venue")
 
