@@ -124,7 +124,8 @@ def test_serve_sh_serves_api_websocket_static_and_stops_cleanly(serve_database, 
         while True:
             assert proc.poll() is None, f"serve.sh exited: {log_path.read_text()[-3000:]}"
             try:
-                if _get(base + "/health/ready")[0] == 200:
+                # gunicorn ready, and uvicorn (it answers plain HTTP too) accepting.
+                if _get(base + "/health/ready")[0] == 200 and _get(f"http://127.0.0.1:{ws_port}/health/live")[0] == 200:
                     break
             except OSError:
                 pass
