@@ -125,22 +125,12 @@ def test_serve_sh_serves_api_websocket_static_and_stops_cleanly(serve_database, 
         while True:
             assert proc.poll() is None, f"serve.sh exited: {log_path.read_text()[-3000:]}"
             try:
-                if _get(base + "/health/ready")[0] == 200:
+                # gunicorn ready, and uvicorn (it answers plain HTTP too) accepting.
+                if _get(base + "/health/ready")[0] == 200 and _get(f"http://127.0.0.1:{ws_port}/health/live")[0] == 200:
                     break
             except OSError:
                 pass
             assert clock.monotonic() < deadline, f"serve.sh did not come up: {log_path.read_text()[-3000:]}"
-            time.sleep(0.2)  # bounded wait for the servers to come up
-
-        # gunicorn may answer before the uvicorn processes listen: wait for the WebSocket port too.
-        while True:
-            assert proc.poll() is None, f"serve.sh exited: {log_path.read_text()[-3000:]}"
-            try:
-                socket.create_connection(("127.0.0.1", ws_port), timeout=1).close()
-                break
-            except OSError:
-                pass
-            assert clock.monotonic() < deadline, f"the WebSocket server did not come up: {log_path.read_text()[-3000:]}"
             time.sleep(0.2)  # bounded wait for the servers to come up
 
         status, _, body = _get(base + "/health/ready")
