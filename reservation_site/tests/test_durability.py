@@ -12,19 +12,17 @@ PostgreSQL: the machine's server on 127.0.0.1:5432, in a database of this test's
 from __future__ import annotations
 
 import random
-import secrets
 import threading
 from dataclasses import dataclass, field
 
 import pytest
 
-from reservations.tests.servers import manage, server_env, skip_or_fail
+from reservations.tests.servers import manage, require_servers, scratch_database, server_env
 
 from .processes import AppServer, http, wait_for
 
 pytestmark = pytest.mark.slow
 
-PG = "postgres://postgres@127.0.0.1:5432"
 NODES = [f"server-{i}" for i in range(1, 6)]
 CLIENTS = 6
 REQUESTS_PER_CLIENT = 60
@@ -33,20 +31,9 @@ KILL_AFTER = CLIENTS * REQUESTS_PER_CLIENT // 3  # acknowledged reservations bef
 
 @pytest.fixture
 def durability_database():
-    try:
-        import psycopg
-
-        psycopg.connect(f"{PG}/postgres", connect_timeout=3).close()
-    except Exception as exc:
-        skip_or_fail(f"PostgreSQL unreachable at 127.0.0.1:5432: {exc}")
-    name = f"seatclock_rel_durability_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    require_servers()
+    with scratch_database("seatclock_rel_durability") as url:
+        yield url
 
 
 @dataclass

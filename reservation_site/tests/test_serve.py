@@ -17,43 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from reservations.tests.servers import BASE_DIR, free_port, skip_or_fail
+from reservations.tests.servers import BASE_DIR, free_port, require_servers, scratch_database
 from timesync import clock
 
 pytestmark = pytest.mark.slow
 
-PG = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/8"
-
-
-def _reachable() -> None:
-    try:
-        import psycopg
-
-        psycopg.connect(f"{PG}/postgres", connect_timeout=3).close()
-    except Exception as exc:
-        skip_or_fail(f"PostgreSQL unreachable at 127.0.0.1:5432: {exc}")
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:
-        skip_or_fail(f"Redis unreachable at 127.0.0.1:6379: {exc}")
 
 
 @pytest.fixture
 def serve_database():
-    _reachable()
-    import psycopg
-
-    name = f"seatclock_serve_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    require_servers(redis_url=REDIS_URL)
+    with scratch_database("seatclock_serve") as url:
+        yield url
 
 
 def free_udp_port() -> int:

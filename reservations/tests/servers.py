@@ -84,3 +84,40 @@ def daphne(env: dict[str, str], log_dir: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def require_servers(*, redis_url: str | None = None) -> None:
+    """The machine's PostgreSQL (and Redis at ``redis_url``) must answer: skip locally, fail under CI."""
+    try:
+        import psycopg
+
+        psycopg.connect(f"{PG}/postgres", connect_timeout=3).close()
+    except Exception as exc:
+        skip_or_fail(f"PostgreSQL unreachable at 127.0.0.1:5432: {exc}")
+    if redis_url is not None:
+        try:
+            import redis
+
+            redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+        except Exception as exc:
+            skip_or_fail(f"Redis unreachable at {redis_url}: {exc}")
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database ``<prefix>_<random>`` on the machine's server, dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG}/{name}"
+    finally:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,42 +9,18 @@ import urllib.request
 
 import pytest
 
-from .servers import daphne, manage, server_env, skip_or_fail
+from .servers import daphne, manage, require_servers, scratch_database, server_env
 
 pytestmark = pytest.mark.slow
 
-PG = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/7"
-
-
-def _reachable() -> None:
-    try:
-        import psycopg
-
-        psycopg.connect(f"{PG}/postgres", connect_timeout=3).close()
-    except Exception as exc:
-        skip_or_fail(f"PostgreSQL unreachable at 127.0.0.1:5432: {exc}")
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
-    except Exception as exc:
-        skip_or_fail(f"Redis unreachable at 127.0.0.1:6379: {exc}")
 
 
 @pytest.fixture
 def xproc_database():
-    _reachable()
-    import psycopg
-
-    name = f"seatclock_xproc_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    require_servers(redis_url=REDIS_URL)
+    with scratch_database("seatclock_xproc") as url:
+        yield url
 
 
 def _post(url: str, body: dict) -> tuple[int, dict]:
