@@ -79,7 +79,9 @@ shutdown() {
 trap 'shutdown; exit 0' INT TERM
 trap shutdown EXIT
 
-if [ -z "${NTP_SERVER:-}" ] || [ "${NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
+# The servers must ask the NTP server started here, whatever port it got.
+export NTP_SERVER=${NTP_SERVER:-127.0.0.1:${NTP_PORT}}
+if [ "${NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
   $PY manage.py ntpserver --host 127.0.0.1 --port "$NTP_PORT" &
   pids+=($!)
 fi

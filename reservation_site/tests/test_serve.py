@@ -111,6 +111,9 @@ def test_serve_sh_serves_api_websocket_static_and_stops_cleanly(serve_database, 
 
         status, _, body = _get(base + "/health/ready")
         assert status == 200 and json.loads(body)["checks"]["database"]["status"] == "healthy"
+        # The servers were told the NTP server serve.sh started on NTP_PORT (not the 1123 default).
+        status, _, body = _get(base + "/health/detailed")
+        assert json.loads(body)["checks"]["ntp_sync"]["ntp_server"] == f"127.0.0.1:{ntp_port}"
 
         # Static files from collectstatic, through WhiteNoise (hashed-name-free, compressed storage).
         assert (tmp_path / "static" / "seatmap.css").is_file()
