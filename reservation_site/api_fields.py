@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -156,3 +157,8 @@ class ErrorSerializer(serializers.Serializer):
     """The error envelope used by every error response."""
 
     error = ErrorBodySerializer()
+
+
+def iso_utc(value: datetime) -> str:
+    """A timestamp as the API writes it everywhere: ISO 8601 in UTC with a ``Z`` (as DRF does)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from reservation_site.api_fields import iso_utc
 from reservation_site.errors import ValidationFailed
 from seats.errors import SeatNotFound
 from seats.models import Seat
@@ -148,15 +149,7 @@ def conflict_event_data(conflict: Conflict) -> dict:
     return {
         "seat_id": conflict.seat_id,
         "reservations": [
-            {
-                "id": r.pk,
-                "customer_name": r.customer_name,
-                "server_id": r.node_id,
-                "created_at": _iso(r.created_at),
-                "recorded_at": _iso(r.recorded_at),
-                "node_offset_seconds": r.node_offset,
-                "reason": reasons[r.pk],
-            }
+            {**reservation_stamps(r), "node_offset_seconds": r.node_offset, "reason": reasons[r.pk]}
             for r in conflict.reservations
         ],
         "winner_id": conflict.winner.pk,
@@ -166,20 +159,21 @@ def conflict_event_data(conflict: Conflict) -> dict:
     }
 
 
-def _iso(value) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+def reservation_stamps(reservation: Reservation) -> dict:
+    """A reservation as live events and the page show it: the spec's fields (no seat) plus,
+    additively, ``recorded_at`` (true time)."""
+    return {
+        "id": reservation.pk,
+        "customer_name": reservation.customer_name,
+        "server_id": reservation.node_id,
+        "created_at": iso_utc(reservation.created_at),
+        "recorded_at": iso_utc(reservation.recorded_at),
+    }
 
 
 def reservation_event_data(reservation: Reservation) -> dict:
     """The spec's reservation shape for live events, plus ``recorded_at`` (true time, additive)."""
-    return {
-        "id": reservation.pk,
-        "seat_id": reservation.seat_id,
-        "customer_name": reservation.customer_name,
-        "server_id": reservation.node_id,
-        "created_at": _iso(reservation.created_at),
-        "recorded_at": _iso(reservation.recorded_at),
-    }
+    return {**reservation_stamps(reservation), "seat_id": reservation.seat_id}
 
 
 @transaction.atomic

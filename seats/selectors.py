@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.db.models import CharField, Prefetch, QuerySet
 from django.db.models.functions import Cast
 
+from reservation_site.api_fields import iso_utc
 from reservations.models import Reservation
 
 from .errors import SeatNotFound
@@ -50,7 +51,7 @@ def seat_list_rows() -> list[dict]:
                 "id": pk,
                 "customer_name": customer_name,
                 "server_id": server_id,
-                "created_at": _iso(_from_db_text(created_at)),
+                "created_at": iso_utc(_from_db_text(created_at)),
             }
     seats = Seat.objects.order_by("row", "number").values_list("id", "row", "number")
     return [
@@ -63,11 +64,6 @@ def _from_db_text(text: str) -> datetime:
     """A timestamp as PostgreSQL (``2026-06-28 10:30:00.5+00``) or SQLite (naive UTC) prints it."""
     value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _iso(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def seat_get_with_holder(seat_id: object) -> Seat:

@@ -6,7 +6,6 @@ queries whatever the size of the venue.
 
 from __future__ import annotations
 
-from datetime import datetime
 from itertools import groupby
 from typing import Any
 
@@ -15,13 +14,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from reservations.consistency import consistency_get
+from reservations.services import reservation_stamps
 from seats.selectors import seat_list_with_holder
 from simulation.selectors import scenario_list
 from timesync.selectors import node_list
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def seat_state(seat) -> str:
@@ -55,16 +51,7 @@ def seat_map(request: HttpRequest) -> HttpResponse:
                 "id": seat.pk,
                 "row": seat.row,
                 "number": seat.number,
-                "reservations": [
-                    {
-                        "id": r.pk,
-                        "customer_name": r.customer_name,
-                        "server_id": r.node_id,
-                        "created_at": _iso(r.created_at),
-                        "recorded_at": _iso(r.recorded_at),
-                    }
-                    for r in seat.active_reservations
-                ],
+                "reservations": [reservation_stamps(r) for r in seat.active_reservations],
             }
             for seat in seats
         ],

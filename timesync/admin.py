@@ -22,8 +22,7 @@ class ServerNodeAdmin(admin.ModelAdmin):
     """The simulated servers.  Clock state is read-only here: it changes only through the
     actions below, which call ``timesync.services`` like the API does."""
 
-    list_display = [
-        "server_id",
+    clock_fields = [
         "node_time",
         "current_offset",
         "offset_seconds",
@@ -32,17 +31,12 @@ class ServerNodeAdmin(admin.ModelAdmin):
         "ntp_synced",
         "last_sync",
     ]
+    list_display = ["server_id", *clock_fields]
     list_filter = ["ntp_synced"]
     search_fields = ["server_id"]
     actions = ["set_offset", "remove_offset", "sync_now"]
     audit_fields = [
-        "node_time",
-        "current_offset",
-        "offset_seconds",
-        "drift_ppm",
-        "offset_since",
-        "ntp_synced",
-        "last_sync",
+        *clock_fields,
         "last_sync_offset",
         "last_sync_delay",
         "last_sync_stratum",
