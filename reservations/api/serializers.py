@@ -104,15 +104,9 @@ class ConflictResolveSerializer(serializers.Serializer):
         help_text="earliest_timestamp keeps the timestamp winner (winner_id); true_order the truly first "
         "(true_first_id); keep the given reservation_id.",
     )
-    reservation_id = StrictIntegerField(required=False, help_text="Required with policy keep, refused otherwise.")
-
-    def validate(self, attrs):
-        keep = attrs["policy"] == Policy.KEEP
-        if keep and "reservation_id" not in attrs:
-            raise serializers.ValidationError({"reservation_id": [_("Required with policy keep.")]})
-        if not keep and "reservation_id" in attrs:
-            raise serializers.ValidationError({"reservation_id": [_("Only with policy keep.")]})
-        return attrs
+    reservation_id = StrictIntegerField(
+        required=False, help_text="Required with policy keep, refused otherwise (checked by conflict_resolve)."
+    )
 
 
 class ResolvedReservationSerializer(ReservationSerializer):
