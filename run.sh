@@ -4,7 +4,7 @@
 #   HOST / PORT           where to serve (default 127.0.0.1:8000)
 #   DATABASE_URL          PostgreSQL instead of the default SQLite file (var/seatclock.sqlite3)
 #   REDIS_URL             Redis channel layer instead of the in-memory one
-#   NTP_SERVER            default 127.0.0.1:NTP_PORT (started here); pool.ntp.org for the real pool
+#   SEATCLOCK_NTP_SERVER            default 127.0.0.1:NTP_PORT (started here); pool.ntp.org for the real pool
 #   NTP_PORT              the port of the NTP server started here (default 1123)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,13 +24,13 @@ cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM
 
 # The web server must ask the NTP server started here, whatever port it got.
-export NTP_SERVER=${NTP_SERVER:-127.0.0.1:${NTP_PORT}}
-if [ "${NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
+export SEATCLOCK_NTP_SERVER=${SEATCLOCK_NTP_SERVER:-127.0.0.1:${NTP_PORT}}
+if [ "${SEATCLOCK_NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
   $PY manage.py ntpserver --host 127.0.0.1 --port "$NTP_PORT" &
   pids+=($!)
 fi
 
 echo "Seatclock: http://${HOST}:${PORT}/  (API docs: /docs, admin: /admin/, NTP: udp/${NTP_PORT})"
-.venv/bin/daphne -b "$HOST" -p "$PORT" reservation_site.asgi:application &
+.venv/bin/daphne -b "$HOST" -p "$PORT" config.asgi:application &
 pids+=($!)
 wait -n "${pids[@]}"

@@ -7,10 +7,10 @@
 #   - gunicorn, WORKERS sync WSGI workers, on HOST:PORT: the REST API, the seat-map page, the
 #     admin, /health, /metrics and the static files (WhiteNoise, after collectstatic).  One
 #     request at a time per worker, so each keeps one persistent PostgreSQL connection
-#     (DB_CONN_MAX_AGE, health-checked before reuse).
+#     (SEATCLOCK_DB_CONN_MAX_AGE, health-checked before reuse).
 #   - uvicorn, WS_WORKERS ASGI processes on one shared socket HOST:WS_PORT: /ws/updates.  The
-#     page is told that port (WS_PUBLIC_PORT).  Database connections there are per request.
-#   - Seatclock's NTP server on udp/NTP_PORT (like run.sh), unless NTP_SERVER points elsewhere.
+#     page is told that port (SEATCLOCK_WS_PUBLIC_PORT).  Database connections there are per request.
+#   - Seatclock's NTP server on udp/NTP_PORT (like run.sh), unless SEATCLOCK_NTP_SERVER points elsewhere.
 # Events cross processes through Redis (channel layer), and so do the rate-limit counters.
 #
 # Environment:
@@ -19,7 +19,7 @@
 #   HOST / PORT    HTTP (default 127.0.0.1:8000);  WS_PORT  WebSocket (default PORT+1)
 #   WORKERS        gunicorn workers (default 2 × cores);  WS_WORKERS  uvicorn processes (default 2)
 #   SEATCLOCK_MODE production (default here) needs SECRET_KEY and ALLOWED_HOSTS; demo does not
-#   NTP_PORT       default 1123;  NTP_SERVER  default 127.0.0.1:NTP_PORT (started here)
+#   NTP_PORT       default 1123;  SEATCLOCK_NTP_SERVER  default 127.0.0.1:NTP_PORT (started here)
 #   SKIP_INSTALL=1 use .venv as it is (no pip);  SEED_VENUE  ROWSxSEATS for an empty database (default 10x10);  ACCESS_LOG=1  gunicorn's access log
 # Ctrl-C or SIGTERM stops every process it started, gracefully, and waits for them.
 set -euo pipefail
@@ -50,7 +50,7 @@ WORKERS=${WORKERS:-$((2 * $(nproc)))}
 WS_WORKERS=${WS_WORKERS:-2}
 NTP_PORT=${NTP_PORT:-1123}
 SEED_VENUE=${SEED_VENUE:-10x10}
-export WS_PUBLIC_PORT=$WS_PORT
+export SEATCLOCK_WS_PUBLIC_PORT=$WS_PORT
 # /metrics adds up the request metrics of every process (prometheus_client multiprocess mode).
 if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
   PROMETHEUS_MULTIPROC_DIR=$(mktemp -d -t seatclock-metrics.XXXXXX)
@@ -58,7 +58,7 @@ if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
 fi
 export PROMETHEUS_MULTIPROC_DIR
 rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
-export LOG_LEVEL=${LOG_LEVEL:-WARNING}
+export SEATCLOCK_LOG_LEVEL=${SEATCLOCK_LOG_LEVEL:-WARNING}
 
 $PY manage.py migrate --noinput
 $PY manage.py seed_venue --if-empty --rows "${SEED_VENUE%x*}" --seats-per-row "${SEED_VENUE#*x}"
@@ -80,20 +80,20 @@ trap 'shutdown; exit 0' INT TERM
 trap shutdown EXIT
 
 # The servers must ask the NTP server started here, whatever port it got.
-export NTP_SERVER=${NTP_SERVER:-127.0.0.1:${NTP_PORT}}
-if [ "${NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
+export SEATCLOCK_NTP_SERVER=${SEATCLOCK_NTP_SERVER:-127.0.0.1:${NTP_PORT}}
+if [ "${SEATCLOCK_NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
   $PY manage.py ntpserver --host 127.0.0.1 --port "$NTP_PORT" &
   pids+=($!)
 fi
 
 access_log=()
 [ "${ACCESS_LOG:-0}" = 1 ] && access_log=(--access-logfile -)
-DB_CONN_MAX_AGE=${DB_CONN_MAX_AGE:-600} .venv/bin/gunicorn reservation_site.wsgi:application \
+SEATCLOCK_DB_CONN_MAX_AGE=${SEATCLOCK_DB_CONN_MAX_AGE:-600} .venv/bin/gunicorn config.wsgi:application \
   --bind "$HOST:$PORT" --workers "$WORKERS" --worker-class sync --backlog 2048 \
   --graceful-timeout 10 --timeout 30 --log-level warning "${access_log[@]+"${access_log[@]}"}" &
 pids+=($!)
 
-DB_CONN_MAX_AGE=0 .venv/bin/uvicorn reservation_site.asgi:application \
+SEATCLOCK_DB_CONN_MAX_AGE=0 .venv/bin/uvicorn config.asgi:application \
   --host "$HOST" --port "$WS_PORT" --workers "$WS_WORKERS" --timeout-graceful-shutdown 10 \
   --ws-per-message-deflate false \
   --log-level warning --no-access-log &

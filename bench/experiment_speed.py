@@ -1,6 +1,6 @@
 """Speed of the experiment engine: simulated reservation attempts per second of wall time.
 
-Runs the default workload (``simulation.experiments.Workload()``, seed 1) over every stored
+Runs the default workload (``lab.experiments.Workload()``, seed 1) over every stored
 scenario, one consistency mode at a time, ``--repeat`` times, in each private store the
 configured database allows (``memory`` always; ``database`` — temporary tables — on
 PostgreSQL), and prints attempts/s per store and mode, the speed-up over real time (virtual
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reservation_site.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
@@ -34,7 +34,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import DEFAULT_DB_ALIAS, connections  # noqa: E402
 
-from simulation import experiments  # noqa: E402
+from lab import experiments  # noqa: E402
 from timesync import clock  # noqa: E402
 
 

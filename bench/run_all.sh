@@ -47,7 +47,7 @@ export ALLOWED_HOSTS=127.0.0.1,localhost SECURE_SSL_REDIRECT=false
 # The load clients send a random X-Forwarded-For per request: trusting one proxy makes the
 # rate limits (10 reservations/min per client) count them as the many clients they stand for.
 export NUM_PROXIES=1
-export HOST=127.0.0.1 PORT WS_PORT SKIP_INSTALL=1 LOG_LEVEL=WARNING NTP_PORT=${NTP_PORT:-1190}
+export HOST=127.0.0.1 PORT WS_PORT SKIP_INSTALL=1 SEATCLOCK_LOG_LEVEL=WARNING NTP_PORT=${NTP_PORT:-1190}
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$BENCH_DB\""
 (cd "$SRC" && $REPO/.venv/bin/python manage.py migrate --noinput -v0)

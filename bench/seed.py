@@ -19,15 +19,15 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reservation_site.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
 django.setup()
 
 from reservations.models import Reservation  # noqa: E402
+from reservations.services import venue_replace  # noqa: E402
 from seats.models import Seat  # noqa: E402
-from seats.services import venue_seed  # noqa: E402
 from timesync import clock  # noqa: E402
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    venue_seed(rows=args.rows, seats_per_row=args.seats_per_row, force=True)
+    venue_replace(rows=args.rows, seats_per_row=args.seats_per_row, force=True)
     ids = list(Seat.objects.order_by("id").values_list("id", flat=True))
     now = clock.reference_now()
     chosen = rng.sample(ids, round(len(ids) * args.reserved))

@@ -1,14 +1,13 @@
 from django.contrib import admin, messages
-from django.shortcuts import redirect
-from django.urls import reverse
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from reservation_site.errors import DomainError
+from core.errors import DomainError
+from seats.models import Seat
 
-from . import consistency
-from .models import ConsistencySettings, Reservation
-from .services import Policy, conflict_resolve, consistency_mode_set, reservation_cancel
+from .models import Reservation
+from .services import Policy, conflict_resolve, reservation_cancel
 
 
 @admin.register(Reservation)
@@ -59,7 +58,7 @@ class ReservationAdmin(admin.ModelAdmin):
     @admin.action(description=_("Cancel selected reservations"))
     def cancel(self, request, queryset):
         cancelled = 0
-        for reservation in queryset.filter(status=Reservation.Status.ACTIVE).order_by("id"):
+        for reservation in queryset.active().order_by("id"):
             try:
                 reservation_cancel(reservation_id=reservation.pk)
             except DomainError as exc:  # cancelled meanwhile by someone else
@@ -97,7 +96,7 @@ class ReservationAdmin(admin.ModelAdmin):
             )
 
     def _selected_seats(self, queryset) -> set[int]:
-        return set(queryset.filter(status=Reservation.Status.ACTIVE).values_list("seat_id", flat=True))
+        return set(queryset.active().values_list("seat_id", flat=True))
 
     @admin.action(description=_("Resolve their seats' conflicts keeping the earliest timestamp"))
     def resolve_earliest_timestamp(self, request, queryset):
@@ -110,7 +109,7 @@ class ReservationAdmin(admin.ModelAdmin):
     @admin.action(description=_("Resolve their seats' conflicts keeping the selected reservation"))
     def resolve_keep_selected(self, request, queryset):
         chosen: dict[int, list[Reservation]] = {}
-        for reservation in queryset.filter(status=Reservation.Status.ACTIVE).select_related("seat").order_by("id"):
+        for reservation in queryset.active().select_related("seat").order_by("id"):
             chosen.setdefault(reservation.seat_id, []).append(reservation)
         keep = {}
         for seat_id, picked in chosen.items():
@@ -132,38 +131,44 @@ class ReservationAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(ConsistencySettings)
-class ConsistencySettingsAdmin(admin.ModelAdmin):
-    """The cluster's consistency mode: one row; saving it goes through ``consistency_mode_set``
-    (so every process switches and the seat map hears ``consistency_mode_changed``)."""
+def _active_reservations():
+    return Reservation.objects.active().filter(seat=OuterRef("pk"))
 
-    list_display = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
-    fields = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
-    readonly_fields = ["max_clock_offset", "fence_limit", "updated_at"]
 
-    @admin.display(description=_("MAX_CLOCK_OFFSET (s)"))
-    def max_clock_offset(self, obj=None) -> str:
-        return f"{consistency.max_clock_offset():.3f}"
+class AvailabilityFilter(admin.SimpleListFilter):
+    title = _("availability")
+    parameter_name = "available"
 
-    @admin.display(description=_("fence limit (s)"))
-    def fence_limit(self, obj=None) -> str:
-        return f"{consistency.fence_limit():.3f}"
+    def lookups(self, request, model_admin):
+        return [("yes", _("Available")), ("no", _("Reserved"))]
 
-    def changelist_view(self, request, extra_context=None):
-        # A singleton: the list is one row, so go straight to it.
-        if ConsistencySettings.objects.filter(pk=1).exists():
-            return redirect(reverse("admin:reservations_consistencysettings_change", args=[1]))
-        return super().changelist_view(request, extra_context)
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(is_reserved=False)
+        if self.value() == "no":
+            return queryset.filter(is_reserved=True)
+        return queryset
 
-    def save_model(self, request, obj, form, change):
-        consistency_mode_set(obj.mode)
-        obj.refresh_from_db()
-        self.message_user(
-            request, _("Every node now reserves in %(mode)s mode.") % {"mode": obj.mode}, messages.SUCCESS
-        )
+
+@admin.register(Seat)
+class SeatAdmin(admin.ModelAdmin):
+    """The venue, with each seat's availability (registered here: who holds a seat is the
+    reservations' business).  Seats are created by ``manage.py seed_venue``; the admin only looks."""
+
+    list_display = ["__str__", "row", "number", "is_available"]
+    list_filter = ["row", AvailabilityFilter]
+    search_fields = ["row"]
+    readonly_fields = ["row", "number"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(is_reserved=Exists(_active_reservations()))
+
+    @admin.display(boolean=True, description=_("available"), ordering="is_reserved")
+    def is_available(self, seat) -> bool:
+        return not seat.is_reserved
 
     def has_add_permission(self, request):
-        return not ConsistencySettings.objects.filter(pk=1).exists()
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext as _
 
-from reservation_site.errors import DomainError, ValidationFailed
+from core.errors import DomainError
 
 
 class SeatAlreadyReserved(DomainError):
@@ -23,17 +23,6 @@ class ReservationNotFound(DomainError):
         super().__init__(
             _("Reservation %(id)s not found") % {"id": reservation_id}, details={"reservation_id": reservation_id}
         )
-
-
-class InvalidConsistencyMode(ValidationFailed):
-    """Not one of ``naive``, ``bounded``, ``serializable`` (400 VALIDATION_ERROR, field ``mode``)."""
-
-    def __init__(self, mode: object, choices: list[str]) -> None:
-        message = _("%(mode)s is not a consistency mode: use %(choices)s.") % {
-            "mode": repr(mode),
-            "choices": ", ".join(choices),
-        }
-        super().__init__(message, details={"mode": [message]})
 
 
 class NoConflict(DomainError):

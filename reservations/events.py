@@ -1,113 +1,89 @@
-"""Live events: the one place that publishes to WebSocket subscribers.
+"""Live events about seats (topics ``reservations`` and ``conflicts``), published by
+:mod:`reservations.services` after commit; each renders through :mod:`reservations.shapes`.
 
-Services call :func:`publish`; the message goes out only after the surrounding transaction
-commits (never for a rolled-back write), to the Channels group of its topic.  A broken
-channel layer (Redis gone) is logged and never fails the write that caused the event, and a
-hung one (Redis not answering) costs the request at most ``SEATCLOCK_EVENTS_TIMEOUT`` seconds.
-
-Publishing from synchronous code (every view and service) used to go through
-``async_to_sync``, which outside an ASGI server builds a thread, an event loop and therefore a
-fresh Redis connection for every event.  A network layer (channels-redis) is now driven from
-one event loop per process, in a daemon thread, reused for every event: the caller still
-waits for the send to finish, so events leave in order and before the response does.  The
-in-memory layer (tests, the single-process demo) keeps ``async_to_sync``: its queues belong
-to the loops of the consumers.
-
-The message is also serialized to JSON once here (``text``), not once per subscriber.
+Every event that changes who holds a seat carries ``holder_id`` (additive): the holder after the
+change, by the one holder rule, so the page never recomputes it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import json
-import logging
-import os
-import threading
-from collections.abc import Coroutine
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.conf import settings
-from django.db import transaction
-
-logger = logging.getLogger("seatclock.events")
-
-TOPICS = ("reservations", "time_sync", "conflicts")
+from . import shapes
+from .models import Reservation, holder_of
+from .selectors import Conflict, seat_conflict
 
 
-def group_name(topic: str) -> str:
-    return f"seatclock.{topic}"
+@dataclass(frozen=True)
+class ReservationCreated:
+    """``reservation_created``: the spec's reservation (plus ``recorded_at``) and ``holder_id``.
+    ``hidden`` are the seat's other active reservations, which the writing node could not see."""
+
+    reservation: Reservation
+    hidden: tuple[Reservation, ...] = ()
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "reservation_created"
+
+    def data(self) -> dict[str, Any]:
+        holder = holder_of([*self.hidden, self.reservation])
+        return {**shapes.reservation(self.reservation), "holder_id": holder.pk if holder else None}
 
 
-def _timeout() -> float:
-    """Longest a publish may hold up the request that caused it (then it is logged as failed).
+@dataclass(frozen=True)
+class ConflictDetected:
+    """``conflict_detected``: the spec's ``seat_id`` and ``reservations`` ({id, customer_name} and,
+    additively, the rest of the conflict shape), in the site's default language."""
 
-    channels_redis has no overall deadline of its own (redis-py's socket timeouts apply per
-    read, several reads per send), so the whole send is bounded here."""
-    return float(getattr(settings, "SEATCLOCK_EVENTS_TIMEOUT", 1.0))
+    conflict: Conflict
+    topic: ClassVar[str] = "conflicts"
+    type: ClassVar[str] = "conflict_detected"
 
+    @classmethod
+    def of(cls, reservations: list[Reservation]) -> ConflictDetected:
+        return cls(seat_conflict(reservations))
 
-class _PublisherLoop:
-    """One event loop in a daemon thread, per process (re-created after a fork)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-
-    def _get(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="seatclock-events", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
-
-    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._get())
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()  # do not leave a send hanging on a Redis that does not answer
-            raise
+    def data(self) -> dict[str, Any]:
+        return shapes.conflict_broadcast(self.conflict)
 
 
-_publisher = _PublisherLoop()
+@dataclass(frozen=True)
+class ReservationCancelled:
+    """``reservation_cancelled``: which reservation left which seat, and the seat's holder now."""
+
+    reservation: Reservation
+    holder: Reservation | None
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "reservation_cancelled"
+
+    def data(self) -> dict[str, Any]:
+        r = self.reservation
+        return {
+            "id": r.pk,
+            "seat_id": r.seat_id,
+            "server_id": r.node_id,
+            "holder_id": self.holder.pk if self.holder else None,
+        }
 
 
-def _group_send(layer, group: str, event: dict[str, Any]) -> None:
-    if isinstance(layer, InMemoryChannelLayer):
-        async_to_sync(layer.group_send)(group, event)
-    else:
-        _publisher.run(layer.group_send(group, event), _timeout())
+@dataclass(frozen=True)
+class ConflictResolved:
+    """``conflict_resolved``: the seat keeps ``kept`` (its holder now); ``bumped`` lost it."""
 
+    seat_id: int
+    policy: str
+    kept: Reservation
+    bumped: tuple[Reservation, ...]
+    fair: bool
+    topic: ClassVar[str] = "conflicts"
+    type: ClassVar[str] = "conflict_resolved"
 
-def ping() -> None:
-    """Raise if the channel layer cannot take a message within the timeout (health checks)."""
-    layer = get_channel_layer()
-    if layer is None:
-        raise RuntimeError("no channel layer configured")
-    _group_send(layer, group_name("health"), {"type": "health.ping"})
-
-
-def _send(topic: str, message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        # "type" names the consumer handler; "topic" lets it drop a message that was already
-        # queued when the client unsubscribed; "text" is the frame every subscriber gets.
-        event = {"type": "broadcast", "topic": topic, "message": message, "text": json.dumps(message)}
-        _group_send(layer, group_name(topic), event)
-    except Exception:  # the write already committed; a live update is best-effort
-        logger.warning("could not publish %s on %s", message.get("type"), topic, exc_info=True)
-
-
-def publish(topic: str, event_type: str, data: dict[str, Any]) -> None:
-    """Send ``{"type": event_type, "data": data}`` to ``topic`` once the transaction commits."""
-    if topic not in TOPICS:
-        raise ValueError(f"unknown topic {topic!r}")
-    message = {"type": event_type, "data": data}
-    transaction.on_commit(lambda: _send(topic, message))
+    def data(self) -> dict[str, Any]:
+        return {
+            "seat_id": self.seat_id,
+            "policy": self.policy,
+            "kept_id": self.kept.pk,
+            "bumped_ids": [r.pk for r in self.bumped],
+            "fair": self.fair,
+            "holder_id": self.kept.pk,
+        }

@@ -1,6 +1,42 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from django.db import models
+
+if TYPE_CHECKING:
+    from seats.models import Seat
+
+#: The holder rule's order (DESIGN §2): first writer wins by timestamp, ties by id.
+STAMP_ORDER = ("created_at", "id")
+
+
+class ReservationQuerySet(models.QuerySet["Reservation"]):
+    """The reads every reader of reservations composes (the rule, the API, the page, the admin,
+    the experiments): one definition of "active", of "by stamp" and of "a seat's"."""
+
+    def active(self) -> ReservationQuerySet:
+        """Reservations that hold their seat (neither cancelled nor bumped)."""
+        return self.filter(status=Reservation.Status.ACTIVE)
+
+    def by_stamp(self) -> ReservationQuerySet:
+        """Earliest ``created_at`` first (ties by id): the holder is the first row."""
+        return self.order_by(*STAMP_ORDER)
+
+    def for_seat(self, seat: Seat | int) -> ReservationQuerySet:
+        return self.filter(seat=seat)
+
+
+def stamp_key(reservation: Reservation) -> tuple:
+    """Sort key of the holder rule, for reservations already in memory."""
+    return (reservation.created_at, reservation.pk)
+
+
+def holder_of(reservations: Iterable[Reservation]) -> Reservation | None:
+    """The holder among a seat's active ``reservations``: the earliest stamp (DESIGN §2:
+    first writer wins by timestamp).  Under skew this may be who truly came second."""
+    return min(reservations, key=stamp_key, default=None)
 
 
 class Reservation(models.Model):
@@ -34,6 +70,8 @@ class Reservation(models.Model):
         null=True, blank=True, help_text="True time a conflict resolution bumped it (kept another reservation)."
     )
 
+    objects = ReservationQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         indexes = [
@@ -58,31 +96,6 @@ class Reservation(models.Model):
         return f"#{self.pk} {self.customer_name} @ {self.seat_id} via {self.node_id}"
 
     @property
-    def server_id(self) -> str:
-        return self.node_id
-
-    @property
     def skew_seconds(self) -> float:
         """How far the node's stamp was from true time."""
         return (self.created_at - self.recorded_at).total_seconds()
-
-
-class ConsistencySettings(models.Model):
-    """The cluster-wide consistency mode (a single row, pk 1); see ``reservations.consistency``."""
-
-    class Mode(models.TextChoices):
-        NAIVE = "naive", "naive"
-        BOUNDED = "bounded", "bounded"
-        SERIALIZABLE = "serializable", "serializable"
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.NAIVE)
-    updated_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name = "consistency mode"
-        verbose_name_plural = "consistency mode"
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="consistency_settings_singleton")]
-
-    def __str__(self) -> str:
-        return f"consistency mode: {self.mode}"

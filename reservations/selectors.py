@@ -1,23 +1,29 @@
-"""Reads of reservations and conflicts, each in a constant number of queries."""
+"""Reads of reservations, seats with their holders, and conflicts, each in a constant number of
+queries.  Every reader composes :class:`reservations.models.ReservationQuerySet` (active, by
+stamp) and the one holder rule (:func:`reservations.models.holder_of`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 
-from django.db.models import Count, QuerySet
-from django.utils.translation import gettext as _
+from django.db.models import CharField, Count, Prefetch, QuerySet
+from django.db.models.functions import Cast
 
-from seats.selectors import parse_id
+from core.ids import get_or_raise
+from seats.errors import SeatNotFound
+from seats.models import Seat
 
 from .errors import ReservationNotFound
-from .models import Reservation
+from .models import Reservation, holder_of, stamp_key
+
+# --- Reservations -----------------------------------------------------------------------------
 
 
 def reservation_list(*, seat_id: int | None = None, server_id: str | None = None) -> QuerySet[Reservation]:
     """Active reservations in id order, optionally for one seat and/or one node."""
-    qs = Reservation.objects.filter(status=Reservation.Status.ACTIVE).order_by("id")
+    qs = Reservation.objects.active().order_by("id")
     if seat_id is not None:
         qs = qs.filter(seat_id=seat_id)
     if server_id is not None:
@@ -27,19 +33,114 @@ def reservation_list(*, seat_id: int | None = None, server_id: str | None = None
 
 def reservation_get(reservation_id: object) -> Reservation:
     """An active reservation, or ``ReservationNotFound`` (cancelled ones are gone from the API)."""
-    pk = parse_id(reservation_id)
-    reservation = reservation_list().filter(pk=pk).first() if pk is not None else None
-    if reservation is None:
-        raise ReservationNotFound(reservation_id)
-    return reservation
+    return get_or_raise(Reservation.objects.active(), reservation_id, ReservationNotFound)
+
+
+# --- Seats with their holders -------------------------------------------------------------------
+
+
+def seat_list_with_holder() -> QuerySet[Seat]:
+    """All seats in row/number order; each has ``active_reservations`` (earliest stamp first,
+    so the holder is ``active_reservations[0]``).  Two queries whatever the size of the venue."""
+    return Seat.objects.order_by("row", "number").prefetch_related(
+        Prefetch("reservations", queryset=Reservation.objects.active().by_stamp(), to_attr="active_reservations")
+    )
+
+
+def seat_get_with_holder(seat_id: object) -> Seat:
+    """One seat with ``active_reservations``, or ``SeatNotFound``."""
+    return get_or_raise(seat_list_with_holder(), seat_id, SeatNotFound)
+
+
+@dataclass(frozen=True)
+class HolderRow:
+    """A seat's holder as :func:`seat_rows` reads it: plain values, no model instance."""
+
+    id: int
+    seat_id: int
+    customer_name: str
+    server_id: str
+    created_at: datetime
+    recorded_at: datetime
+
+
+def seat_rows() -> list[tuple[int, str, int, HolderRow | None]]:
+    """The whole venue as ``(seat id, row, number, holder or None)`` in row/number order.
+
+    Same two queries and the same holder rule as :func:`seat_list_with_holder`, but tuples
+    instead of model instances: ``GET /api/seats`` renders 10,000 seats in tens of
+    milliseconds rather than most of a second.
+    """
+    holders: dict[int, HolderRow] = {}
+    # Timestamps come as the database's text: Django's timezone-aware loader for psycopg is pure
+    # Python and cost more than everything else here; datetime.fromisoformat is C.
+    active = (
+        Reservation.objects.active()
+        .by_stamp()
+        .values_list(
+            "seat_id",
+            "id",
+            "customer_name",
+            "node_id",
+            Cast("created_at", CharField()),
+            Cast("recorded_at", CharField()),
+        )
+    )
+    for seat_id, pk, customer_name, server_id, created_at, recorded_at in active:
+        if seat_id not in holders:  # earliest stamp first: the holder (DESIGN §2)
+            holders[seat_id] = HolderRow(
+                pk, seat_id, customer_name, server_id, _from_db_text(created_at), _from_db_text(recorded_at)
+            )
+    seats = Seat.objects.order_by("row", "number").values_list("id", "row", "number")
+    return [(pk, row, number, holders.get(pk)) for pk, row, number in seats]
+
+
+def _from_db_text(text: str) -> datetime:
+    """A timestamp as PostgreSQL (``2026-06-28 10:30:00.5+00``) or SQLite (naive UTC) prints it."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# --- Conflicts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlindWrite:
+    """Why ``writer`` was written although the seat was taken, from stored data only.
+
+    At write time the node read ``writer.created_at`` on its clock (offset ``writer.node_offset``).
+    ``hidden``: reservations written before it in true time but stamped later than that reading
+    (in its future, so invisible to it).  ``seen``: earlier ones stamped at or before its clock,
+    which it could see — not produced by the rule (it refuses a seat it sees taken), so never
+    blamed on a clock.
+    """
+
+    writer: Reservation
+    hidden: tuple[Reservation, ...]
+    seen: tuple[Reservation, ...]
+
+
+def blind_write(writer: Reservation, earlier: list[Reservation]) -> BlindWrite | None:
+    """The :class:`BlindWrite` of ``writer`` given the reservations of its seat truly written
+    before it; ``None`` when there were none (the seat was free for it)."""
+    if not earlier:
+        return None
+    hidden = tuple(e for e in earlier if e.created_at > writer.created_at)
+    seen = tuple(e for e in earlier if e.created_at <= writer.created_at)
+    return BlindWrite(writer=writer, hidden=hidden, seen=seen)
+
+
+def true_order_key(reservation: Reservation) -> tuple:
+    """Sort key of true time (``recorded_at``, ties by id)."""
+    return (reservation.recorded_at, reservation.pk)
 
 
 @dataclass(frozen=True)
 class Conflict:
     """A seat with several active reservations.
 
-    ``winner`` holds the seat (earliest ``created_at``); ``true_first`` truly came first
-    (earliest ``recorded_at``).  The conflict is *fair* when they are the same reservation.
+    ``winner`` holds the seat (the holder rule: earliest ``created_at``); ``true_first`` truly
+    came first (earliest ``recorded_at``).  The conflict is *fair* when they are the same.
     """
 
     seat_id: int
@@ -47,94 +148,31 @@ class Conflict:
 
     @property
     def winner(self) -> Reservation:
-        return min(self.reservations, key=lambda r: (r.created_at, r.pk))
+        holder = holder_of(self.reservations)
+        assert holder is not None
+        return holder
 
     @property
     def true_first(self) -> Reservation:
-        return min(self.reservations, key=lambda r: (r.recorded_at, r.pk))
+        return min(self.reservations, key=true_order_key)
 
     @property
     def fair(self) -> bool:
         return self.winner.pk == self.true_first.pk
 
     @cached_property
-    def reasons(self) -> dict[int, str | None]:
-        """Why each reservation could be written although the seat was taken (``None``: the seat
-        was free for it — no other of these reservations came before it in true time)."""
-        in_true_order = sorted(self.reservations, key=lambda r: (r.recorded_at, r.pk))
-        return {r.pk: blind_write_reason(r, in_true_order[:i]) for i, r in enumerate(in_true_order)}
-
-    @property
-    def explanation(self) -> list[str]:
-        """One line per blind write, in true-time order."""
-        lines = []
-        for r in sorted(self.reservations, key=lambda r: (r.recorded_at, r.pk)):
-            reason = self.reasons[r.pk]
-            if reason is not None:
-                lines.append(f"#{r.pk}: {reason}")
-        return lines
-
-
-def _clock(value: datetime) -> str:
-    """``10:30:05.100``: time of day to the millisecond (UTC, as stored)."""
-    return value.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
-
-
-def blind_write_reason(writer: Reservation, earlier: list[Reservation]) -> str | None:
-    """Explain, from stored data only, why ``writer`` did not see the ``earlier`` reservations.
-
-    At write time the node read ``writer.created_at`` on its clock (offset ``writer.node_offset``);
-    a reservation written before it (in true time) is *hidden* when its stamp is later than that
-    reading: it was in the writer's future.  With every offset at zero nothing is ever stamped in
-    a later writer's future, so there are no blind writes to explain.
-    """
-    if not earlier:
-        return None
-    hidden = [e for e in earlier if e.created_at > writer.created_at]
-    seen = [e for e in earlier if e.created_at <= writer.created_at]
-    head = _("%(server)s read its clock at %(time)s (offset %(offset)+.3f s)") % {
-        "server": writer.node_id,
-        "time": _clock(writer.created_at),
-        "offset": writer.node_offset,
-    }
-    parts = [
-        _("#%(id)s, stamped %(stamp)s by %(server)s (offset %(offset)+.3f s): %(ahead).3f s in its future")
-        % {
-            "id": e.pk,
-            "stamp": _clock(e.created_at),
-            "server": e.node_id,
-            "offset": e.node_offset,
-            "ahead": (e.created_at - writer.created_at).total_seconds(),
-        }
-        for e in hidden
-    ]
-    if seen:
-        # Not produced by the reservation rule (it refuses a seat it sees taken): say so, never
-        # blame a clock for it.
-        ids = ", ".join(f"#{e.pk}" for e in seen)
-        if parts:
-            return _(
-                "%(head)s and could not see %(hidden)s; but %(ids)s was stamped at or before its clock: "
-                "not explained by clock skew"
-            ) % {"head": head, "hidden": "; ".join(parts), "ids": ids}
-        return _(
-            "%(head)s; %(ids)s was stamped at or before its clock, so it could see it: this double booking "
-            "is not explained by clock skew"
-        ) % {"head": head, "ids": ids}
-    return _("%(head)s and could not see %(hidden)s") % {"head": head, "hidden": "; ".join(parts)}
+    def blind_writes(self) -> dict[int, BlindWrite | None]:
+        """Each reservation's :class:`BlindWrite`, by id (``None``: the seat was free for it)."""
+        in_true_order = sorted(self.reservations, key=true_order_key)
+        return {r.pk: blind_write(r, in_true_order[:i]) for i, r in enumerate(in_true_order)}
 
 
 def _conflicting_seats() -> QuerySet:
-    return (
-        Reservation.objects.filter(status=Reservation.Status.ACTIVE)
-        .values("seat_id")
-        .annotate(n=Count("id"))
-        .filter(n__gt=1)
-        .order_by("seat_id")
-    )
+    return Reservation.objects.active().values("seat_id").annotate(n=Count("id")).filter(n__gt=1).order_by("seat_id")
 
 
 def conflict_count() -> int:
+    """Seats with several active reservations."""
     return _conflicting_seats().count()
 
 
@@ -145,9 +183,12 @@ def conflict_list(*, limit: int | None = None, offset: int = 0) -> list[Conflict
     if not seat_ids:
         return []
     by_seat: dict[int, list[Reservation]] = {seat_id: [] for seat_id in seat_ids}
-    rows = Reservation.objects.filter(status=Reservation.Status.ACTIVE, seat_id__in=seat_ids).order_by(
-        "created_at", "id"
-    )
-    for reservation in rows:
+    for reservation in Reservation.objects.active().filter(seat_id__in=seat_ids).by_stamp():
         by_seat[reservation.seat_id].append(reservation)
     return [Conflict(seat_id=seat_id, reservations=by_seat[seat_id]) for seat_id in seat_ids]
+
+
+def seat_conflict(reservations: list[Reservation]) -> Conflict:
+    """The conflict of one seat's active ``reservations`` (in any order), holder rule applied."""
+    ordered = sorted(reservations, key=stamp_key)
+    return Conflict(seat_id=ordered[0].seat_id, reservations=ordered)

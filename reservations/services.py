@@ -1,33 +1,33 @@
-"""Reserving and cancelling seats: the clock-skew rule of DESIGN §2 lives here, once.
+"""Reserving, cancelling and settling seats: the clock-skew rule of DESIGN §2 lives here, once.
 
 Everything that reserves (API, page, admin, load generator, experiments) calls
-:func:`reservation_create`.
+:func:`reservation_create`.  Every write to a seat's reservations takes the seat's row lock
+first (:func:`seats.locks.seat_lock`), so the seat lock alone orders them.  Services return
+outcomes and publish domain events (:mod:`reservations.events`); rendering is
+:mod:`reservations.shapes`' job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
-from django.utils import translation
 from django.utils.translation import gettext as _
 
-from reservation_site.api_fields import iso_utc
-from reservation_site.errors import ValidationFailed
-from seats.errors import SeatNotFound
-from seats.models import Seat
-from seats.selectors import parse_id
-from timesync import clock
-from timesync.errors import TimeDriftDetected
-from timesync.models import ServerNode
+from core import events
+from core.errors import ValidationFailed
+from core.ids import parse_id
+from seats.locks import seat_lock
+from seats.services import venue_seed
+from timesync import clock, consistency
+from timesync.consistency import Mode
 from timesync.selectors import node_get
 
-from . import consistency, events
-from .consistency import Mode
-from .errors import InvalidConsistencyMode, NoConflict, ReservationNotFound, SeatAlreadyReserved
-from .models import ConsistencySettings, Reservation
-from .selectors import Conflict
+from .errors import NoConflict, ReservationNotFound, SeatAlreadyReserved
+from .events import ConflictDetected, ConflictResolved, ReservationCancelled, ReservationCreated
+from .models import Reservation, holder_of
+from .selectors import Conflict, reservation_get
+from .visibility import visibility_horizon
 
 
 @dataclass(frozen=True)
@@ -45,34 +45,27 @@ def reservation_create(
 
     In one transaction with the seat row locked: read the node's clock once (``t_node``) and
     true time (``t_true``); the node sees the seat's active reservations stamped up to the
-    horizon of the consistency ``mode`` (default: the cluster's current mode) — ``t_node``
-    in ``naive``, ``t_node + MAX_CLOCK_OFFSET`` in ``bounded``, everything in
-    ``serializable``.  If it sees one: ``SeatAlreadyReserved``.  In ``bounded`` a node too
-    far from the median clock is fenced: ``TimeDriftDetected`` (503), nothing written.
-    Otherwise insert with ``created_at = t_node`` and ``recorded_at = t_true``; if the seat
-    has active reservations the node could not see, the new one is in conflict.
+    horizon of the consistency ``mode`` (default: the cluster's current mode; see
+    :func:`reservations.visibility.visibility_horizon`).  If it sees one: ``SeatAlreadyReserved``
+    (409).  In ``bounded`` a node too far from the median clock is fenced: ``NodeFenced`` (503),
+    nothing written.  Otherwise insert with ``created_at = t_node`` and ``recorded_at = t_true``;
+    if the seat has active reservations the node could not see, the new one is in conflict.
+
+    Raises ``SeatNotFound`` (404), ``InvalidServerId`` (400), ``LockTimeout`` (409).
     """
     with transaction.atomic():
-        pk = parse_id(seat_id)
-        locking = Seat.objects.select_for_update().filter(pk=pk)
-        seat = consistency.with_cluster_mode(locking).first() if pk is not None else None
-        if seat is None:
-            raise SeatNotFound(seat_id)
+        seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
         node = node_get(server_id)
         mode = consistency.mode_of(seat) if mode is None else Mode(mode)
 
         t_true = clock.reference_now()
         if mode == Mode.BOUNDED:
-            fence = consistency.node_fences(ServerNode.objects.all(), at=t_true)[node.pk]
-            if fence.fenced:
-                raise node_fenced_error(fence)
+            consistency.fence_check(node, at=t_true)
         offset = clock.offset_at(node, t_true)
         t_node = clock.node_now(node, at=t_true)
 
-        active = list(
-            Reservation.objects.filter(seat=seat, status=Reservation.Status.ACTIVE).order_by("created_at", "id")
-        )
-        horizon = consistency.visibility_horizon(mode, t_node)
+        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
+        horizon = visibility_horizon(mode, t_node)
         visible = [r for r in active if horizon is None or r.created_at <= horizon]
         if visible:
             holder = visible[0]
@@ -87,121 +80,37 @@ def reservation_create(
             node_offset=offset,
             conflict_detected=bool(active),
         )
-        _announce_created(reservation, active)
+        events.publish(ReservationCreated(reservation, hidden=tuple(active)))
+        if active:
+            events.publish(ConflictDetected.of([*active, reservation]))
     return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
-
-
-def node_fenced_error(fence: consistency.Fence) -> TimeDriftDetected:
-    return TimeDriftDetected(
-        _(
-            "%(server_id)s is fenced: its clock is %(deviation).3f s from the median of the nodes, "
-            "beyond the %(limit).3f s allowed; sync it to write again"
-        )
-        % {"server_id": fence.server_id, "deviation": fence.deviation_seconds, "limit": fence.limit_seconds},
-        details={
-            "server_id": fence.server_id,
-            "offset_seconds": fence.offset_seconds,
-            "median_offset_seconds": fence.median_seconds,
-            "deviation_seconds": fence.deviation_seconds,
-            "limit_seconds": fence.limit_seconds,
-        },
-    )
-
-
-@transaction.atomic
-def consistency_mode_set(mode: str) -> str:
-    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``.
-
-    An unknown mode raises ``InvalidConsistencyMode`` (400 ``VALIDATION_ERROR``), nothing written.
-    """
-    if not isinstance(mode, str) or mode not in Mode.values:
-        raise InvalidConsistencyMode(mode, Mode.values)
-    mode = Mode(mode)
-    ConsistencySettings.objects.update_or_create(pk=1, defaults={"mode": mode, "updated_at": clock.reference_now()})
-    events.publish(
-        "time_sync",
-        "consistency_mode_changed",
-        {
-            "mode": mode.value,
-            "max_clock_offset_seconds": consistency.max_clock_offset(),
-            "fence_limit_seconds": consistency.fence_limit(),
-        },
-    )
-    return mode.value
-
-
-def _announce_created(reservation: Reservation, hidden: list[Reservation]) -> None:
-    events.publish("reservations", "reservation_created", reservation_event_data(reservation))
-    if hidden:
-        everyone = sorted([*hidden, reservation], key=lambda r: (r.created_at, r.pk))
-        events.publish("conflicts", "conflict_detected", conflict_event_data(Conflict(reservation.seat_id, everyone)))
-
-
-def conflict_event_data(conflict: Conflict) -> dict:
-    """The spec's ``conflict_detected`` data (``seat_id``, ``reservations [{id, customer_name}]``) plus,
-    additively, each reservation's stamps and reason, ``fair`` and the ``explanation`` lines.
-
-    Broadcast to every subscriber, so written in the site's default language.
-    """
-    with translation.override(settings.LANGUAGE_CODE):
-        reasons = conflict.reasons
-        explanation = conflict.explanation
-    return {
-        "seat_id": conflict.seat_id,
-        "reservations": [
-            {**reservation_stamps(r), "node_offset_seconds": r.node_offset, "reason": reasons[r.pk]}
-            for r in conflict.reservations
-        ],
-        "winner_id": conflict.winner.pk,
-        "true_first_id": conflict.true_first.pk,
-        "fair": conflict.fair,
-        "explanation": explanation,
-    }
-
-
-def reservation_stamps(reservation: Reservation) -> dict:
-    """A reservation as live events and the page show it: the spec's fields (no seat) plus,
-    additively, ``recorded_at`` (true time)."""
-    return {
-        "id": reservation.pk,
-        "customer_name": reservation.customer_name,
-        "server_id": reservation.node_id,
-        "created_at": iso_utc(reservation.created_at),
-        "recorded_at": iso_utc(reservation.recorded_at),
-    }
-
-
-def reservation_event_data(reservation: Reservation) -> dict:
-    """The spec's reservation shape for live events, plus ``recorded_at`` (true time, additive)."""
-    return {**reservation_stamps(reservation), "seat_id": reservation.seat_id}
 
 
 @transaction.atomic
 def reservation_cancel(*, reservation_id: int | str) -> Reservation:
-    """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set)."""
-    pk = parse_id(reservation_id)
-    reservation = (
-        Reservation.objects.select_for_update().filter(pk=pk, status=Reservation.Status.ACTIVE).first()
-        if pk is not None
-        else None
-    )
+    """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set).
+
+    Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation.
+    """
+    found = reservation_get(reservation_id)
+    seat = seat_lock(found.seat_id)
+    # Re-read under the seat lock: it may have been cancelled or bumped meanwhile.
+    seat_active = list(Reservation.objects.active().for_seat(seat))
+    reservation = next((r for r in seat_active if r.pk == found.pk), None)
     if reservation is None:
-        raise ReservationNotFound(reservation_id)
+        raise ReservationNotFound(found.pk)
     reservation.status = Reservation.Status.CANCELLED
     reservation.cancelled_at = clock.reference_now()
     reservation.save(update_fields=["status", "cancelled_at"])
-    events.publish(
-        "reservations",
-        "reservation_cancelled",
-        {"id": reservation.pk, "seat_id": reservation.seat_id, "server_id": reservation.node_id},
-    )
+    holder = holder_of(r for r in seat_active if r.pk != reservation.pk)
+    events.publish(ReservationCancelled(reservation, holder=holder))
     return reservation
 
 
 class Policy:
     """How :func:`conflict_resolve` picks the reservation that keeps the seat."""
 
-    EARLIEST_TIMESTAMP = "earliest_timestamp"  # min (created_at, id): what the seat map shows as holder
+    EARLIEST_TIMESTAMP = "earliest_timestamp"  # the holder rule: what the seat map shows as holder
     TRUE_ORDER = "true_order"  # min (recorded_at, id): who truly came first
     KEEP = "keep"  # an operator's choice (reservation_id)
     ALL = (EARLIEST_TIMESTAMP, TRUE_ORDER, KEEP)
@@ -237,15 +146,8 @@ def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | s
         message = _("Required with policy keep.") if policy == Policy.KEEP else _("Only with policy keep.")
         raise ValidationFailed(details={"reservation_id": [message]})
     with transaction.atomic():
-        pk = parse_id(seat_id)
-        seat = Seat.objects.select_for_update().filter(pk=pk).first() if pk is not None else None
-        if seat is None:
-            raise SeatNotFound(seat_id)
-        active = list(
-            Reservation.objects.select_for_update()
-            .filter(seat=seat, status=Reservation.Status.ACTIVE)
-            .order_by("created_at", "id")
-        )
+        seat = seat_lock(seat_id)
+        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
         if len(active) < 2:
             raise NoConflict(seat_id=seat.pk, active=len(active))
         conflict = Conflict(seat.pk, active)
@@ -255,8 +157,8 @@ def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | s
             kept = conflict.true_first
         else:
             wanted = parse_id(reservation_id)
-            kept = next((r for r in active if r.pk == wanted), None)
-            if kept is None:
+            chosen = next((r for r in active if r.pk == wanted), None)
+            if chosen is None:
                 message = _(
                     "Reservation %(id)s is not one of seat %(seat_id)s's conflicting reservations (%(ids)s)."
                 ) % {
@@ -265,21 +167,24 @@ def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | s
                     "ids": ", ".join(str(r.pk) for r in active),
                 }
                 raise ValidationFailed(details={"reservation_id": [message]})
+            kept = chosen
         fair = kept.pk == conflict.true_first.pk
         bumped = [r for r in active if r.pk != kept.pk]
         now = clock.reference_now()
         for r in bumped:
             r.status, r.bumped_at = Reservation.Status.BUMPED, now
         Reservation.objects.bulk_update(bumped, ["status", "bumped_at"])
-        events.publish(
-            "conflicts",
-            "conflict_resolved",
-            {
-                "seat_id": seat.pk,
-                "policy": policy,
-                "kept_id": kept.pk,
-                "bumped_ids": [r.pk for r in bumped],
-                "fair": fair,
-            },
-        )
+        events.publish(ConflictResolved(seat.pk, policy, kept, tuple(bumped), fair))
     return Resolution(seat_id=seat.pk, policy=policy, kept=kept, bumped=bumped, fair=fair)
+
+
+@transaction.atomic
+def venue_replace(*, rows: int, seats_per_row: int, force: bool = False) -> int:
+    """Replace the venue with ``rows`` × ``seats_per_row`` seats.
+
+    Refuses (``VenueHasReservations``, 409) while reservations exist, unless ``force``: then they
+    are deleted first (the only hard delete of reservations).  Returns the number of seats.
+    """
+    if force:
+        Reservation.objects.all().delete()
+    return venue_seed(rows=rows, seats_per_row=seats_per_row)

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext as _
 
-from reservation_site.errors import DomainError
+from core.errors import DomainError
 
 
 class SeatNotFound(DomainError):

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from reservation_site.errors import DomainError
+from core.errors import DomainError
 
 from .models import Scenario, ScenarioOffset
 from .services import scenario_apply

@@ -2,14 +2,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from reservation_site.errors import DomainError
+from core.errors import DomainError
 
-from . import clock
-from .models import ServerNode
-from .services import node_offset_remove, node_offset_set, node_sync
+from . import clock, consistency
+from .models import ConsistencySettings, ServerNode
+from .services import consistency_mode_set, node_offset_remove, node_offset_set, node_sync
 
 
 class SetOffsetForm(forms.Form):
@@ -89,7 +91,7 @@ class ServerNodeAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda node: node_sync(server_id=node.server_id),
-            _("Synchronised with %(server)s: %%(nodes)s.") % {"server": settings.NTP_SERVER},
+            _("Synchronised with %(server)s: %%(nodes)s.") % {"server": settings.SEATCLOCK_NTP_SERVER},
         )
 
     @admin.action(description=_("Set offset…"))
@@ -115,3 +117,40 @@ class ServerNodeAdmin(admin.ModelAdmin):
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/timesync/servernode/set_offset.html", context)
+
+
+@admin.register(ConsistencySettings)
+class ConsistencySettingsAdmin(admin.ModelAdmin):
+    """The cluster's consistency mode: one row; saving it goes through ``consistency_mode_set``
+    (so every process switches and the seat map hears ``consistency_mode_changed``)."""
+
+    list_display = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
+    fields = ["mode", "max_clock_offset", "fence_limit", "updated_at"]
+    readonly_fields = ["max_clock_offset", "fence_limit", "updated_at"]
+
+    @admin.display(description=_("MAX_CLOCK_OFFSET (s)"))
+    def max_clock_offset(self, obj=None) -> str:
+        return f"{consistency.max_clock_offset():.3f}"
+
+    @admin.display(description=_("fence limit (s)"))
+    def fence_limit(self, obj=None) -> str:
+        return f"{consistency.fence_limit():.3f}"
+
+    def changelist_view(self, request, extra_context=None):
+        # A singleton: the list is one row, so go straight to it.
+        if ConsistencySettings.objects.filter(pk=1).exists():
+            return redirect(reverse("admin:timesync_consistencysettings_change", args=[1]))
+        return super().changelist_view(request, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        consistency_mode_set(obj.mode)
+        obj.refresh_from_db()
+        self.message_user(
+            request, _("Every node now reserves in %(mode)s mode.") % {"mode": obj.mode}, messages.SUCCESS
+        )
+
+    def has_add_permission(self, request):
+        return not ConsistencySettings.objects.filter(pk=1).exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False

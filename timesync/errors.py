@@ -1,7 +1,7 @@
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from reservation_site.errors import DomainError
+from core.errors import DomainError, ValidationFailed
 
 
 class InvalidServerId(DomainError):
@@ -19,3 +19,35 @@ class NtpSyncFailed(DomainError):
 
 class TimeDriftDetected(DomainError):
     code, status, default_message = "TIME_DRIFT_DETECTED", 503, gettext_noop("Time drift detected")
+
+
+class NodeFenced(TimeDriftDetected):
+    """``bounded`` mode refuses a write through a node too far from the median clock (503)."""
+
+    def __init__(self, *, server_id: str, offset_seconds: float, median_seconds: float, limit_seconds: float) -> None:
+        deviation = offset_seconds - median_seconds
+        super().__init__(
+            _(
+                "%(server_id)s is fenced: its clock is %(deviation).3f s from the median of the nodes, "
+                "beyond the %(limit).3f s allowed; sync it to write again"
+            )
+            % {"server_id": server_id, "deviation": deviation, "limit": limit_seconds},
+            details={
+                "server_id": server_id,
+                "offset_seconds": offset_seconds,
+                "median_offset_seconds": median_seconds,
+                "deviation_seconds": deviation,
+                "limit_seconds": limit_seconds,
+            },
+        )
+
+
+class InvalidConsistencyMode(ValidationFailed):
+    """Not one of ``naive``, ``bounded``, ``serializable`` (400 VALIDATION_ERROR, field ``mode``)."""
+
+    def __init__(self, mode: object, choices: list[str]) -> None:
+        message = _("%(mode)s is not a consistency mode: use %(choices)s.") % {
+            "mode": repr(mode),
+            "choices": ", ".join(choices),
+        }
+        super().__init__(message, details={"mode": [message]})

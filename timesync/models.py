@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
+import re
 
 from django.core.validators import RegexValidator
 from django.db import models
 
-from . import clock
+#: A node id: 1-32 lowercase letters, digits, '-' or '_', starting with a letter or digit.
+server_id_pattern = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 server_id_validator = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,31}$",
@@ -44,10 +45,23 @@ class ServerNode(models.Model):
     def __str__(self) -> str:
         return self.server_id
 
-    def offset_at(self, at: datetime) -> float:
-        """Offset of this node's clock, in seconds, at true time ``at``."""
-        return clock.offset_at(self, at)
 
-    def now(self) -> datetime:
-        """What this node's clock reads now."""
-        return clock.node_now(self)
+class ConsistencySettings(models.Model):
+    """The cluster-wide consistency mode (a single row, pk 1); see ``timesync.consistency``."""
+
+    class Mode(models.TextChoices):
+        NAIVE = "naive", "naive"
+        BOUNDED = "bounded", "bounded"
+        SERIALIZABLE = "serializable", "serializable"
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.NAIVE)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "consistency mode"
+        verbose_name_plural = "consistency mode"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="consistency_settings_singleton")]
+
+    def __str__(self) -> str:
+        return f"consistency mode: {self.mode}"

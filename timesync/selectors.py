@@ -7,9 +7,11 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
+from core.ids import get_or_raise
+
 from . import clock
 from .errors import InvalidServerId
-from .models import ServerNode
+from .models import ServerNode, server_id_pattern
 
 
 def node_list() -> QuerySet[ServerNode]:
@@ -17,14 +19,15 @@ def node_list() -> QuerySet[ServerNode]:
     return ServerNode.objects.order_by("server_id")
 
 
+def parse_server_id(value: object) -> str | None:
+    """``value`` if it can be a node id (1-32 of ``a-z 0-9 - _``), else ``None``: a NUL byte or a
+    10,000-character path segment never reaches the database."""
+    return value if isinstance(value, str) and server_id_pattern.fullmatch(value) else None
+
+
 def node_get(server_id: object) -> ServerNode:
     """The node called ``server_id``, or ``InvalidServerId``."""
-    if not isinstance(server_id, str):
-        raise InvalidServerId(server_id)
-    node = ServerNode.objects.filter(pk=server_id).first()
-    if node is None:
-        raise InvalidServerId(server_id)
-    return node
+    return get_or_raise(ServerNode.objects.all(), server_id, InvalidServerId, parse=parse_server_id)
 
 
 @dataclass(frozen=True)

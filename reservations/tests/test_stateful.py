@@ -242,7 +242,7 @@ MACHINE_SETTINGS = settings(
 
 
 def test_reservation_rule_state_machine(venue, ntp_server, settings, frozen_clock):
-    settings.NTP_SAMPLES = 1
+    settings.SEATCLOCK_NTP_SAMPLES = 1
     ReservationMachine.frozen = frozen_clock
     ReservationMachine.ntp_address = f"127.0.0.1:{ntp_server.port}"
     ReservationMachine.seat_ids = [seat.pk for seat in venue[:SEATS]]

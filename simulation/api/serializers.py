@@ -1,16 +1,16 @@
 from rest_framework import serializers
 
-from reservation_site.api_fields import BoundedFloatField, StrictCharField, StrictChoiceField
-from reservations.models import ConsistencySettings
+from core.fields import BoundedFloatField, StrictCharField, StrictChoiceField
+from timesync.models import ConsistencySettings
 
 
 class SetOffsetSerializer(serializers.Serializer):
     """The spec's TimeOffsetRequest, plus an optional drift rate."""
 
     server_id = StrictCharField(max_length=64)
-    offset_seconds = BoundedFloatField(bound_setting="MAX_INJECTED_OFFSET")
+    offset_seconds = BoundedFloatField(bound_setting="SEATCLOCK_MAX_INJECTED_OFFSET")
     drift_ppm = BoundedFloatField(
-        bound_setting="MAX_DRIFT_PPM", required=False, default=0.0, help_text="Drift in parts per million."
+        bound_setting="SEATCLOCK_MAX_DRIFT_PPM", required=False, default=0.0, help_text="Drift in parts per million."
     )
 
 
@@ -61,7 +61,7 @@ class ApplyScenarioResponseSerializer(serializers.Serializer):
 
 
 class ConsistencySerializer(serializers.Serializer):
-    """The cluster's consistency mode (``reservations.consistency.ConsistencyState``)."""
+    """The cluster's consistency mode (``timesync.consistency.ConsistencyState``)."""
 
     mode = serializers.ChoiceField(choices=ConsistencySettings.Mode.choices, help_text="The current mode.")
     max_clock_offset_seconds = serializers.FloatField(

@@ -3,14 +3,13 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reservation_site.permissions import ClockControlPermission
-from reservation_site.schema import VALIDATION, error_response
-from reservations.consistency import consistency_get
-from reservations.services import consistency_mode_set
+from core.permissions import ClockControlPermission
+from core.schema import VALIDATION, error_response
 from simulation.selectors import scenario_list
 from simulation.services import scenario_apply
+from timesync.consistency import consistency_get
 from timesync.selectors import node_offsets
-from timesync.services import node_offset_remove, node_offset_set, node_offsets_clear
+from timesync.services import consistency_mode_set, node_offset_remove, node_offset_set, node_offsets_clear
 
 from .serializers import (
     ApplyScenarioResponseSerializer,

@@ -136,7 +136,7 @@ def test_sync_now_action_syncs_the_selected_nodes_over_real_ntp(staff, settings)
     server = NtpServer(host="127.0.0.1", port=0, stratum=3)
     server.start_in_thread()
     try:
-        settings.NTP_SERVER = f"127.0.0.1:{server.port}"
+        settings.SEATCLOCK_NTP_SERVER = f"127.0.0.1:{server.port}"
         ServerNode.objects.update(offset_seconds=-3.0, ntp_synced=False)
         staff.post(
             reverse("admin:timesync_servernode_changelist"),
@@ -154,9 +154,9 @@ def test_sync_now_action_syncs_the_selected_nodes_over_real_ntp(staff, settings)
 
 
 def test_sync_now_failure_is_reported_and_node_unchanged(staff, settings):
-    settings.NTP_SERVER = "127.0.0.1:9"  # discard port: nobody answers
-    settings.NTP_TIMEOUT = 0.2
-    settings.NTP_SAMPLES = 1
+    settings.SEATCLOCK_NTP_SERVER = "127.0.0.1:9"  # discard port: nobody answers
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.2
+    settings.SEATCLOCK_NTP_SAMPLES = 1
     ServerNode.objects.filter(pk="server-2").update(offset_seconds=-3.0, ntp_synced=False)
     response = staff.post(
         reverse("admin:timesync_servernode_changelist"),

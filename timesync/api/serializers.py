@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from reservation_site.api_fields import StrictCharField
+from core.fields import StrictCharField
 
 
 class TimeStatusSerializer(serializers.Serializer):
@@ -51,7 +51,9 @@ class TimeStatusQuerySerializer(serializers.Serializer):
 
 class SyncRequestSerializer(serializers.Serializer):
     server_id = StrictCharField(max_length=64)
-    ntp_server = StrictCharField(required=False, max_length=255, help_text="host or host:port; default NTP_SERVER.")
+    ntp_server = StrictCharField(
+        required=False, max_length=255, help_text="host or host:port; default SEATCLOCK_NTP_SERVER."
+    )
 
 
 class SyncResponseSerializer(serializers.Serializer):

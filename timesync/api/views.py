@@ -3,10 +3,12 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reservation_site.api_fields import query_values
-from reservation_site.permissions import ClockControlPermission
-from reservation_site.schema import error_response
-from reservations.consistency import cluster_clocks
+from core.pagination import query_values
+from core.permissions import ClockControlPermission
+from core.schema import error_response
+from core.timefmt import iso_utc
+from timesync import shapes
+from timesync.consistency import cluster_clocks
 from timesync.selectors import node_get, node_time
 from timesync.services import node_sync
 
@@ -35,7 +37,7 @@ class TimeStatusView(APIView):
     def get(self, request):
         query = TimeStatusQuerySerializer(data=query_values(request.query_params, ("server_id",)))
         query.is_valid(raise_exception=True)
-        return Response(ServerStatusSerializer(node_time(node_get(query.validated_data["server_id"]))).data)
+        return Response(shapes.node_status(node_time(node_get(query.validated_data["server_id"]))))
 
 
 class ServerListView(APIView):
@@ -49,7 +51,7 @@ class ServerListView(APIView):
         responses={200: ServerListSerializer},
     )
     def get(self, request):
-        return Response(ServerListSerializer(cluster_clocks()).data)
+        return Response(shapes.cluster_clocks(cluster_clocks()))
 
 
 class TimeSyncView(APIView):
@@ -59,7 +61,7 @@ class TimeSyncView(APIView):
         tags=["time"],
         summary="Synchronise a node with a real NTP exchange",
         description=(
-            "Queries `ntp_server` (default: the NTP_SERVER setting, Seatclock's own server) with "
+            "Queries `ntp_server` (default: the SEATCLOCK_NTP_SERVER setting, Seatclock's own server) with "
             "several samples, keeps the one with the smallest delay, and steps the node by "
             "theta_node = theta_host - offset(node)."
         ),
@@ -86,6 +88,6 @@ class TimeSyncView(APIView):
             "error_bound_seconds": outcome.result.error_bound,
             "ntp_server": outcome.result.server,
             "message": _("NTP sync completed"),
-            "sync_time": outcome.sync_time,
+            "sync_time": iso_utc(outcome.sync_time),
         }
-        return Response(SyncResponseSerializer(body).data)
+        return Response(body)

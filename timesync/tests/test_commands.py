@@ -34,7 +34,7 @@ def run_failing(*args: str) -> tuple[CommandError, str]:
 
 
 def offset_now(server_id: str) -> float:
-    return ServerNode.objects.get(pk=server_id).offset_at(clock.reference_now())
+    return clock.offset_at(ServerNode.objects.get(pk=server_id), clock.reference_now())
 
 
 def table_rows(output: str) -> dict[str, list[str]]:
@@ -77,7 +77,7 @@ def test_sync_ntp_prints_table_and_syncs_named_nodes(ntp_address: str) -> None:
 
 
 def test_sync_ntp_all(settings, ntp_address: str) -> None:
-    settings.NTP_SERVER = ntp_address  # the default when --ntp-server is not given
+    settings.SEATCLOCK_NTP_SERVER = ntp_address  # the default when --ntp-server is not given
     node_offset_set(server_id="server-5", offset_seconds=10.0, drift_ppm=50.0)
     out, _ = run("sync_ntp", "--all")
     assert set(table_rows(out)) == {f"server-{i}" for i in range(1, 6)}
@@ -86,7 +86,7 @@ def test_sync_ntp_all(settings, ntp_address: str) -> None:
 
 
 def test_sync_ntp_failure_exits_1_and_reports(settings, closed_address: str) -> None:
-    settings.NTP_TIMEOUT = 0.5
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.5
     node_offset_set(server_id="server-2", offset_seconds=5.0)
     error, out = run_failing("sync_ntp", "server-2", "--ntp-server", closed_address)
     assert error.returncode == 1
@@ -154,7 +154,7 @@ def test_timesyncd_runs_the_requested_rounds(ntp_server_obj, ntp_address: str) -
 
 
 def test_timesyncd_keeps_going_when_syncs_fail(settings, closed_address: str) -> None:
-    settings.NTP_TIMEOUT = 0.5
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.5
     out, _ = run("timesyncd", "--once", "--ntp-server", closed_address)
     assert "round 1: 0/5 node(s) synced" in out
     assert out.count("FAILED") == 5

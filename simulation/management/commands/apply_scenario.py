@@ -1,8 +1,7 @@
 from django.core.management.base import CommandParser
 
+from core.commands import ServiceCommand
 from simulation.services import scenario_apply
-
-from ._base import ServiceCommand
 
 
 class Command(ServiceCommand):

@@ -1,6 +1,5 @@
+from core.commands import ServiceCommand
 from timesync.services import node_offsets_clear
-
-from ._base import ServiceCommand
 
 
 class Command(ServiceCommand):

@@ -1,6 +1,5 @@
+from core.commands import ServiceCommand
 from simulation.selectors import scenario_list
-
-from ._base import ServiceCommand
 
 
 class Command(ServiceCommand):

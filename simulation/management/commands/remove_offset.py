@@ -1,8 +1,7 @@
 from django.core.management.base import CommandParser
 
+from core.commands import ServiceCommand
 from timesync.services import node_offset_remove
-
-from ._base import ServiceCommand
 
 
 class Command(ServiceCommand):

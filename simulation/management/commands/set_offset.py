@@ -1,9 +1,8 @@
 from django.core.management.base import CommandParser
 
+from core.commands import ServiceCommand
 from timesync import clock
 from timesync.services import node_offset_set
-
-from ._base import ServiceCommand
 
 
 class Command(ServiceCommand):

@@ -1,7 +1,6 @@
+from core.commands import ServiceCommand
 from timesync import clock
 from timesync.selectors import node_list, node_time
-
-from ._base import ServiceCommand
 
 
 def _stamp(value) -> str:

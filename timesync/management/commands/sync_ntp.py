@@ -28,7 +28,7 @@ class Command(BaseCommand):
             "--ntp-server",
             default=None,
             metavar="HOST[:PORT]",
-            help="NTP server to query (default: the NTP_SERVER setting)",
+            help="NTP server to query (default: the SEATCLOCK_NTP_SERVER setting)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -38,7 +38,9 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help=f"seconds between rounds (default {DEFAULT_INTERVAL:g}, like chronyd's minpoll 6)",
         )
-        parser.add_argument("--ntp-server", default=None, metavar="HOST[:PORT]", help="default: the NTP_SERVER setting")
+        parser.add_argument(
+            "--ntp-server", default=None, metavar="HOST[:PORT]", help="default: the SEATCLOCK_NTP_SERVER setting"
+        )
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--once", action="store_true", help="run one round and exit")
         group.add_argument("--iterations", default=None, metavar="N", help="run N rounds and exit")

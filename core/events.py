@@ -1,0 +1,127 @@
+"""Live events: the one place that publishes to WebSocket subscribers.
+
+Services call :func:`publish` with a *domain event* (a :class:`LiveEvent`: a small object naming
+its topic and type, which renders its ``data`` through its app's shape module, so an entity has
+the same wire shape in the API, the live feed and the page); the message goes out only after the
+surrounding transaction
+commits (never for a rolled-back write), to the Channels group of its topic.  A broken
+channel layer (Redis gone) is logged and never fails the write that caused the event, and a
+hung one (Redis not answering) costs the request at most ``SEATCLOCK_EVENTS_TIMEOUT`` seconds.
+
+Publishing from synchronous code (every view and service) used to go through
+``async_to_sync``, which outside an ASGI server builds a thread, an event loop and therefore a
+fresh Redis connection for every event.  A network layer (channels-redis) is now driven from
+one event loop per process, in a daemon thread, reused for every event: the caller still
+waits for the send to finish, so events leave in order and before the response does.  The
+in-memory layer (tests, the single-process demo) keeps ``async_to_sync``: its queues belong
+to the loops of the consumers.
+
+The message is also serialized to JSON once here (``text``), not once per subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, ClassVar, Protocol
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger("seatclock.events")
+
+TOPICS = ("reservations", "time_sync", "conflicts")
+
+
+class LiveEvent(Protocol):
+    """What services publish: ``{"type": type, "data": data()}`` goes to the ``topic`` group."""
+
+    topic: ClassVar[str]
+    type: ClassVar[str]
+
+    def data(self) -> dict[str, Any]:
+        """The event's wire data (rendered after commit, once for every subscriber)."""
+        ...
+
+
+def group_name(topic: str) -> str:
+    return f"seatclock.{topic}"
+
+
+def _timeout() -> float:
+    """Longest a publish may hold up the request that caused it (then it is logged as failed).
+
+    channels_redis has no overall deadline of its own (redis-py's socket timeouts apply per
+    read, several reads per send), so the whole send is bounded here."""
+    return float(getattr(settings, "SEATCLOCK_EVENTS_TIMEOUT", 1.0))
+
+
+class _PublisherLoop:
+    """One event loop in a daemon thread, per process (re-created after a fork)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def _get(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="seatclock-events", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._get())
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # do not leave a send hanging on a Redis that does not answer
+            raise
+
+
+_publisher = _PublisherLoop()
+
+
+def _group_send(layer, group: str, event: dict[str, Any]) -> None:
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(layer.group_send)(group, event)
+    else:
+        _publisher.run(layer.group_send(group, event), _timeout())
+
+
+def ping() -> None:
+    """Raise if the channel layer cannot take a message within the timeout (health checks)."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    _group_send(layer, group_name("health"), {"type": "health.ping"})
+
+
+def _send(topic: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        # "type" names the consumer handler; "topic" lets it drop a message that was already
+        # queued when the client unsubscribed; "text" is the frame every subscriber gets.
+        event = {"type": "broadcast", "topic": topic, "message": message, "text": json.dumps(message)}
+        _group_send(layer, group_name(topic), event)
+    except Exception:  # the write already committed; a live update is best-effort
+        logger.warning("could not publish %s on %s", message.get("type"), topic, exc_info=True)
+
+
+def publish(event: LiveEvent) -> None:
+    """Send ``{"type": event.type, "data": event.data()}`` to ``event.topic`` once the
+    transaction commits (at once outside a transaction); nothing for a rolled-back write."""
+    if event.topic not in TOPICS:
+        raise ValueError(f"unknown topic {event.topic!r}")
+    transaction.on_commit(lambda: _send(event.topic, {"type": event.type, "data": event.data()}))

@@ -1,0 +1,108 @@
+"""Strict DRF fields shared by every app's API.
+
+DRF's stock fields coerce: ``IntegerField`` takes ``"1"`` and ``1.0``, ``FloatField`` takes
+``"5"`` and ``CharField`` takes ``5``.  A script that sends the wrong type should hear so, so
+these fields accept only the JSON type the spec names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+MAX_BIGINT = 2**63 - 1
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer (not a bool, not a string, not a float), by default 1 … 2**63-1."""
+
+    default_error_messages = {"invalid": _("Must be an integer.")}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    """A finite JSON number (int or float, never a bool or a string)."""
+
+    default_error_messages = {
+        "invalid": _("Must be a number."),
+        "not_finite": _("Must be a finite number."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        try:
+            value = float(data)
+        except OverflowError:
+            self.fail("not_finite")
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return super().to_internal_value(value)
+
+
+class BoundedFloatField(StrictFloatField):
+    """A StrictFloatField limited to ±``getattr(settings, bound_setting)``.
+
+    The service layer checks the bound (with its own message); the field only carries it so the
+    OpenAPI schema can document ``minimum``/``maximum`` (``core.schema``).
+    """
+
+    def __init__(self, *, bound_setting: str, **kwargs):
+        self.bound_setting = bound_setting
+        super().__init__(**kwargs)
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter written as plain digits (``5``, ``-1``): DRF's own field also
+    takes ``5.0``, ``+5``, `` 5`` and ``5_0``, which no client means as an integer."""
+
+    _DIGITS = re.compile(r"-?[0-9]+")
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not self._DIGITS.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string; surrounding spaces are trimmed; control characters are refused."""
+
+    default_error_messages = {
+        "invalid": _("Must be a string."),
+        "control": _("Must not contain control characters."),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in data):
+            self.fail("control")
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    """A JSON string among ``choices`` (DRF's ``ChoiceField`` would take ``1`` for ``"1"``)."""
+
+    default_error_messages = {
+        "invalid": _("Must be a string."),
+        "invalid_choice": _('"{input}" is not a valid choice: use {choices}.'),
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data not in self.choice_strings_to_values:
+            self.fail("invalid_choice", input=data, choices=", ".join(self.choice_strings_to_values))
+        return self.choice_strings_to_values[data]

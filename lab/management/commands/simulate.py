@@ -1,0 +1,142 @@
+"""``manage.py simulate``: the load generator (engine in ``lab.loadgen``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from django.core.management.base import CommandError, CommandParser
+from tqdm import tqdm
+
+from core.commands import USAGE_ERROR, ServiceCommand
+from lab import loadgen
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+positive_int.__name__ = "positive integer"
+
+
+def positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(value)
+    return number
+
+
+positive_float.__name__ = "positive number"
+
+
+class Command(ServiceCommand):
+    help = (
+        "Fire concurrent customers at popular seats through several nodes, then report 201s, 409s, "
+        "conflicts (fair and unfair), throughput and latency. In-process by default; --url to load a "
+        "running server over HTTP."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--customers", type=positive_int, default=100, help="Distinct customers (default 100).")
+        parser.add_argument(
+            "--seats", type=positive_int, default=20, help="How many seats to target, Zipf-weighted (default 20)."
+        )
+        parser.add_argument("--concurrency", type=positive_int, default=8, help="Worker threads (default 8).")
+        stop = parser.add_mutually_exclusive_group()
+        stop.add_argument("--count", type=positive_int, help="Stop after this many attempts (default 200).")
+        stop.add_argument("--duration", type=positive_float, help="Stop after this many seconds.")
+        parser.add_argument("--scenario", help="Apply this drift scenario first (e.g. major_drift).")
+        parser.add_argument("--nodes", help="Comma-separated node ids to spread the load over (default: all).")
+        parser.add_argument("--seed", type=int, help="Seed of the random choices, for repeatable runs.")
+        parser.add_argument("--url", help="Base URL of a running Seatclock (e.g. http://127.0.0.1:8000).")
+        parser.add_argument("--token", help="API token (production mode: needed for --scenario over --url).")
+        parser.add_argument("--json", action="store_true", help="Print the report as JSON only.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args, **opts):
+        count = opts["count"] if opts["count"] is not None or opts["duration"] is not None else 200
+        requested = [n.strip() for n in (opts["nodes"] or "").split(",") if n.strip()]
+        config = loadgen.LoadConfig(
+            customers=opts["customers"],
+            seats=opts["seats"],
+            concurrency=opts["concurrency"],
+            count=count,
+            duration=opts["duration"],
+            nodes=tuple(requested),
+            seed=opts["seed"],
+        )
+        client = loadgen.HttpClient(opts["url"], token=opts["token"]) if opts["url"] else None
+        if client is not None:
+            seat_ids, nodes = self._remote_setup(client, opts["scenario"], requested)
+            transport, mode, close = client.transport, f"http {client.base_url}", False
+        else:
+            seat_ids, nodes = self._local_setup(opts["scenario"], requested)
+            transport, mode, close = loadgen.in_process_transport, "in-process", True
+        try:
+            plan = loadgen.Plan(config, seat_ids, nodes)
+        except ValueError as exc:
+            raise CommandError(str(exc), returncode=USAGE_ERROR)
+
+        with tqdm(
+            total=config.count, unit="req", desc="simulate", disable=opts["no_progress"], file=self.stderr._out
+        ) as bar:
+            lock = threading.Lock()
+
+            def tick() -> None:
+                with lock:
+                    bar.update(1)
+
+            tally, elapsed = loadgen.run_load(config, plan, transport, on_attempt=tick, close_connection=close)
+
+        conflicts = loadgen.conflicts_from_api(client) if client is not None else loadgen.conflicts_from_db()
+        report = loadgen.build_report(config, plan, tally, elapsed, conflicts, mode=mode)
+        if opts["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+        else:
+            for line in loadgen.format_report(report):
+                self.stdout.write(line)
+
+    def _local_setup(self, scenario: str | None, requested: list[str]) -> tuple[list[int], list[str]]:
+        from seats.models import Seat
+        from simulation.services import scenario_apply
+        from timesync.selectors import node_list
+
+        known = list(node_list().values_list("server_id", flat=True))
+        self._check_nodes(requested, known)
+        if scenario:
+            scenario_apply(name=scenario)  # DomainError → exit 2 (ServiceCommand)
+        return list(Seat.objects.values_list("pk", flat=True)), requested or known
+
+    def _remote_setup(
+        self, client: loadgen.HttpClient, scenario: str | None, requested: list[str]
+    ) -> tuple[list[int], list[str]]:
+        try:
+            status, servers = client.request("GET", "/api/time/servers")
+            if status != 200:
+                raise CommandError(f"GET /api/time/servers answered {status}", returncode=USAGE_ERROR)
+            known = [s["server_id"] for s in servers["servers"]]
+            self._check_nodes(requested, known)
+            if scenario:
+                status, body = client.request("POST", "/api/simulation/apply-scenario", {"scenario_name": scenario})
+                if status != 200:
+                    message = (body or {}).get("error", {}).get("message", "") if isinstance(body, dict) else ""
+                    raise CommandError(
+                        f"applying scenario {scenario} failed: HTTP {status} {message}".strip(), returncode=USAGE_ERROR
+                    )
+            status, seats = client.request("GET", "/api/seats")
+            if status != 200:
+                raise CommandError(f"GET /api/seats answered {status}", returncode=USAGE_ERROR)
+        except OSError as exc:
+            raise CommandError(f"cannot reach {client.base_url}: {exc}", returncode=USAGE_ERROR)
+        return [s["id"] for s in seats], requested or known
+
+    @staticmethod
+    def _check_nodes(requested: list[str], known: list[str]) -> None:
+        unknown = [n for n in requested if n not in known]
+        if unknown:
+            raise CommandError(
+                f"unknown node(s): {', '.join(unknown)} (known: {', '.join(known)})", returncode=USAGE_ERROR
+            )

@@ -1,0 +1,164 @@
+"""Rate limits (spec: 100 requests/min per IP on the API, 10 reservations/min per IP).
+
+DRF's ``SimpleRateThrottle`` does the counting (in the Django cache: Redis when
+``REDIS_URL`` is set, so every process shares the counters; local memory otherwise) and
+raises ``Throttled`` whose ``wait`` becomes ``Retry-After`` in the error envelope.  On top
+of it these classes:
+
+- read ``SEATCLOCK_RATE_LIMITS`` (on/off) and ``SEATCLOCK_RATE_LIMIT_API`` /
+  ``SEATCLOCK_RATE_LIMIT_RESERVATIONS`` (rates) at request time, so the ``settings`` fixture
+  and the environment both switch them;
+- exempt authenticated staff;
+- remember limit/remaining/reset on the request, which :class:`RateLimitHeadersMiddleware`
+  turns into ``X-RateLimit-*`` headers (the tightest limit that applied);
+- on Redis, count with one atomic script per request instead of DRF's read-then-write (two
+  round trips, and concurrent requests of one client could overwrite each other's stamps).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from django.conf import settings
+from django.core.cache import caches
+from rest_framework.throttling import SimpleRateThrottle
+
+from core.permissions import is_staff
+from ops.cache import ReusedClientRedisCache
+from timesync import clock
+
+STATE_ATTR = "_seatclock_ratelimit"
+
+logger = logging.getLogger("seatclock.throttling")
+
+
+class _IpRateThrottle(SimpleRateThrottle):
+    rate_setting = ""  # the setting holding "N/period"
+    timer = staticmethod(clock.host_timestamp)
+
+    def __init__(self) -> None:  # the rate is read per request, not at import
+        pass
+
+    def get_rate(self) -> str:
+        return getattr(settings, self.rate_setting)
+
+    def applies(self, request, view) -> bool:
+        return True
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def allow_request(self, request, view) -> bool:
+        if not settings.SEATCLOCK_RATE_LIMITS or not self.applies(request, view):
+            return True
+        if is_staff(getattr(request, "user", None)):
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        try:
+            backend = caches["default"]
+            if isinstance(backend, ReusedClientRedisCache):
+                allowed = self._allow_in_redis(backend, request, view)
+            else:
+                allowed = super().allow_request(request, view)
+                self.count, self.oldest = len(self.history), (self.history[-1] if self.history else self.now)
+        except Exception:
+            # The counters live in the cache (Redis when REDIS_URL is set).  Without them the
+            # limit cannot be counted: fail open rather than answer every request with a 500.
+            logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
+            return True
+        self._remember(request, allowed)
+        return allowed
+
+    def _allow_in_redis(self, backend: ReusedClientRedisCache, request, view) -> bool:
+        """DRF's sliding log (drop stamps older than the window; refuse at the limit; else
+        record now), as one atomic script: one round trip instead of a read and a write,
+        and no lost updates between processes counting the same client."""
+        key = backend.make_and_validate_key(f"throttle-log_{self.get_cache_key(request, view)}")
+        self.now = self.timer()
+        client = backend._cache.get_client(key, write=True)
+        allowed, self.count, oldest = _sliding_log(client, key, self.now, self.duration, self.num_requests)
+        self.oldest = float(oldest)
+        return bool(allowed)
+
+    def wait(self) -> float | None:
+        """DRF's ``wait()`` from the count and oldest stamp (either counting path)."""
+        remaining_duration = self.duration - (self.now - self.oldest) if self.count else self.duration
+        available_requests = self.num_requests - self.count + 1
+        if available_requests <= 0:
+            return None
+        return remaining_duration / float(available_requests)
+
+    def _remember(self, request, allowed: bool) -> None:
+        # After a success the new request is already counted.
+        remaining = max(0, self.num_requests - self.count)
+        state = {"limit": self.num_requests, "remaining": remaining, "reset": math.ceil(self.oldest + self.duration)}
+        django_request = getattr(request, "_request", request)
+        previous = getattr(django_request, STATE_ATTR, None)
+        if previous is None or remaining < previous["remaining"]:
+            setattr(django_request, STATE_ATTR, state)
+
+
+# KEYS[1]: the client's log, newest stamp first.  ARGV: now, window (s), limit.
+# Returns {allowed (0/1), count after this request, oldest stamp (a string: Lua numbers in
+# replies are truncated to integers)}.
+_SLIDING_LOG_LUA = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+while true do
+  local last = redis.call('LINDEX', key, -1)
+  if last and tonumber(last) <= now - window then redis.call('RPOP', key) else break end
+end
+local count = redis.call('LLEN', key)
+local allowed = 0
+if count < limit then
+  redis.call('LPUSH', key, ARGV[1])
+  redis.call('EXPIRE', key, math.ceil(window))
+  count = count + 1
+  allowed = 1
+end
+return {allowed, count, redis.call('LINDEX', key, -1) or ARGV[1]}
+"""
+_scripts: dict[int, object] = {}
+
+
+def _sliding_log(client, key: str, now: float, window: float, limit: int) -> tuple[int, int, bytes]:
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_SLIDING_LOG_LUA)
+    allowed, count, oldest = script(keys=[key], args=[repr(now), window, limit])
+    return allowed, count, oldest
+
+
+class ApiRateThrottle(_IpRateThrottle):
+    """Every API request: ``SEATCLOCK_RATE_LIMIT_API`` per client IP (spec: 100/min)."""
+
+    scope = "api"
+    rate_setting = "SEATCLOCK_RATE_LIMIT_API"
+
+
+class ReservationRateThrottle(_IpRateThrottle):
+    """Reservation attempts (POST on a view with ``throttle_scope = "reservations"``):
+    ``SEATCLOCK_RATE_LIMIT_RESERVATIONS`` per client IP (spec: 10/min)."""
+
+    scope = "reservations"
+    rate_setting = "SEATCLOCK_RATE_LIMIT_RESERVATIONS"
+
+    def applies(self, request, view) -> bool:
+        return request.method == "POST" and getattr(view, "throttle_scope", None) == "reservations"
+
+
+class RateLimitHeadersMiddleware:
+    """Adds ``X-RateLimit-Limit/Remaining/Reset`` to responses a throttle counted."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        state = getattr(request, STATE_ATTR, None)
+        if state is not None:
+            response["X-RateLimit-Limit"] = str(state["limit"])
+            response["X-RateLimit-Remaining"] = str(state["remaining"])
+            response["X-RateLimit-Reset"] = str(state["reset"])
+        return response

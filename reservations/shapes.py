@@ -1,0 +1,159 @@
+"""The wire shapes of reservations, seats and conflicts: one function per entity, used by the
+API views, the live events and the seat-map page alike, so an entity looks the same wherever
+it appears.  (The serializers in ``api/serializers.py`` validate input and document these
+shapes for OpenAPI; the schema tests check that every response matches them.)
+
+A reservation is ``{id, seat_id, customer_name, server_id, created_at, recorded_at}``: the
+spec's Reservation plus ``recorded_at`` (true time), everywhere — the seat's holder in
+``/api/seats``, lists, the 201, the live events, the page.  Contexts add their own fields
+(``conflict_detected`` on a 201; ``node_offset_seconds`` and ``reason`` in a conflict).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from core.timefmt import iso_utc
+from seats.models import Seat
+
+from .models import Reservation, holder_of
+from .selectors import BlindWrite, Conflict, HolderRow, true_order_key
+
+
+def reservation_values(
+    *, id: int, seat_id: int, customer_name: str, server_id: str, created_at: datetime, recorded_at: datetime
+) -> dict[str, Any]:
+    """The reservation shape from plain values (the fast ``/api/seats`` path reads tuples)."""
+    return {
+        "id": id,
+        "seat_id": seat_id,
+        "customer_name": customer_name,
+        "server_id": server_id,
+        "created_at": iso_utc(created_at),
+        "recorded_at": iso_utc(recorded_at),
+    }
+
+
+def reservation(r: Reservation) -> dict[str, Any]:
+    """A reservation: ``created_at`` is the writing node's clock, ``recorded_at`` true time."""
+    return reservation_values(
+        id=r.pk,
+        seat_id=r.seat_id,
+        customer_name=r.customer_name,
+        server_id=r.node_id,
+        created_at=r.created_at,
+        recorded_at=r.recorded_at,
+    )
+
+
+def seat(s: Seat) -> dict[str, Any]:
+    """The spec's Seat from a seat fetched with ``active_reservations`` (its holder or null)."""
+    holder = holder_of(s.active_reservations)  # type: ignore[attr-defined]
+    return seat_values(s.pk, s.row, s.number, None if holder is None else reservation(holder))
+
+
+def seat_values(pk: int, row: str, number: int, holder: dict[str, Any] | None) -> dict[str, Any]:
+    return {"id": pk, "row": row, "number": number, "is_available": holder is None, "reservation": holder}
+
+
+def seat_rows(rows: list[tuple[int, str, int, HolderRow | None]]) -> list[dict[str, Any]]:
+    """The whole venue from :func:`reservations.selectors.seat_rows` (``GET /api/seats``)."""
+    return [
+        seat_values(pk, row, number, None if h is None else reservation_values(**vars(h)))
+        for pk, row, number, h in rows
+    ]
+
+
+# --- Conflicts and their explanation ------------------------------------------------------------
+
+
+def _clock(value: datetime) -> str:
+    """``10:30:05.100``: time of day to the millisecond (UTC, as stored)."""
+    return value.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def blind_write_reason(bw: BlindWrite | None) -> str | None:
+    """One sentence, in the active language, saying why a reservation was written although the
+    seat was taken (``None`` when the seat was free for it)."""
+    if bw is None:
+        return None
+    writer = bw.writer
+    head = _("%(server)s read its clock at %(time)s (offset %(offset)+.3f s)") % {
+        "server": writer.node_id,
+        "time": _clock(writer.created_at),
+        "offset": writer.node_offset,
+    }
+    parts = [
+        _("#%(id)s, stamped %(stamp)s by %(server)s (offset %(offset)+.3f s): %(ahead).3f s in its future")
+        % {
+            "id": e.pk,
+            "stamp": _clock(e.created_at),
+            "server": e.node_id,
+            "offset": e.node_offset,
+            "ahead": (e.created_at - writer.created_at).total_seconds(),
+        }
+        for e in bw.hidden
+    ]
+    if bw.seen:
+        ids = ", ".join(f"#{e.pk}" for e in bw.seen)
+        if parts:
+            return _(
+                "%(head)s and could not see %(hidden)s; but %(ids)s was stamped at or before its clock: "
+                "not explained by clock skew"
+            ) % {"head": head, "hidden": "; ".join(parts), "ids": ids}
+        return _(
+            "%(head)s; %(ids)s was stamped at or before its clock, so it could see it: this double booking "
+            "is not explained by clock skew"
+        ) % {"head": head, "ids": ids}
+    return _("%(head)s and could not see %(hidden)s") % {"head": head, "hidden": "; ".join(parts)}
+
+
+def conflict_reasons(c: Conflict) -> dict[int, str | None]:
+    """Each reservation's reason, by id, in the active language."""
+    return {pk: blind_write_reason(bw) for pk, bw in c.blind_writes.items()}
+
+
+def conflict_explanation(c: Conflict, reasons: dict[int, str | None] | None = None) -> list[str]:
+    """One line per blind write (``"#id: reason"``), in true-time order."""
+    reasons = conflict_reasons(c) if reasons is None else reasons
+    return [f"#{r.pk}: {reasons[r.pk]}" for r in sorted(c.reservations, key=true_order_key) if reasons[r.pk]]
+
+
+def conflict(c: Conflict) -> dict[str, Any]:
+    """A conflict: the spec's ``seat_id``, ``reservations`` and ``conflict_count``, plus the
+    holder (``winner_id``), the truly first (``true_first_id``), ``fair`` and the explanation.
+    Each reservation also carries its node's offset at write time and its ``reason``."""
+    reasons = conflict_reasons(c)
+    return {
+        "seat_id": c.seat_id,
+        "reservations": [
+            {**reservation(r), "node_offset_seconds": r.node_offset, "reason": reasons[r.pk]} for r in c.reservations
+        ],
+        "conflict_count": len(c.reservations),
+        "winner_id": c.winner.pk,
+        "true_first_id": c.true_first.pk,
+        "fair": c.fair,
+        "explanation": conflict_explanation(c, reasons),
+    }
+
+
+def conflict_broadcast(c: Conflict) -> dict[str, Any]:
+    """:func:`conflict` for the live feed: every subscriber gets the same message, so it is
+    written in the site's default language rather than any one reader's."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return conflict(c)
+
+
+def resolved_reservation(r: Reservation) -> dict[str, Any]:
+    """A reservation after a conflict resolution: ``active`` (kept) or ``bumped``."""
+    return {
+        **reservation(r),
+        "node_offset_seconds": r.node_offset,
+        "status": r.status,
+        "bumped_at": None if r.bumped_at is None else iso_utc(r.bumped_at),
+    }

@@ -1,0 +1,356 @@
+"""Real processes for the fault and durability tests, each private to one test.
+
+The app server, a PostgreSQL instance, a Redis and Seatclock's NTP server, each on a free
+loopback port, started and stopped (or killed) by the test that owns it.  The machine's shared
+PostgreSQL (5432) and Redis (6379) are never touched.  A missing binary skips locally and
+fails under ``CI=true`` (``skip_or_fail``).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.servers import BASE_DIR, free_port, skip_or_fail
+from timesync import clock
+
+
+def server_argv(port: int) -> list[str]:
+    """The command that serves the app on ``127.0.0.1:port``.
+
+    Daphne today; if the serving setup changes, this is the one place to change.
+    """
+    return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = clock.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if clock.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)  # polling interval, not a fixed wait
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def http(method: str, url: str, body: Any = None, *, timeout: float = 15.0) -> Reply:
+    """One HTTP request; an HTTP error status is a :class:`Reply`, a connection failure raises."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Reply(response.status, dict(response.headers), response.read().decode())
+    except urllib.error.HTTPError as error:
+        return Reply(error.code, dict(error.headers), error.read().decode())
+
+
+def answers(url: str, status: int = 200) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return http("GET", url, timeout=5).status == status
+        except OSError:
+            return False
+
+    return check
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- the app server
+
+
+class AppServer:
+    """The app (``server_argv``) as a child process; ``kill()`` is SIGKILL, no clean shutdown."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AppServer:
+        self.port = free_port()
+        self.log_path = self.log_dir / f"server-{self.port}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                server_argv(self.port), cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log()[-2000:]}")
+            return answers(self.base + "/health/live")()
+
+        wait_for("the app server answering /health/live", up)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@contextmanager
+def app_server(env: dict[str, str], log_dir: Path) -> Iterator[AppServer]:
+    server = AppServer(env, log_dir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+def postgres_bin_dir() -> Path:
+    """The newest /usr/lib/postgresql/<version>/bin holding initdb and pg_ctl."""
+    found = sorted(
+        (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb") if Path(p).with_name("pg_ctl").exists()),
+        key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0,
+    )
+    if not found:
+        skip_or_fail("PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin")
+    return found[-1]
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster: trust auth, loopback only, its own port and socket dir.
+
+    Runs as the ``postgres`` OS user (the server refuses to run as root), in a temporary
+    directory owned by that user.
+    """
+
+    def __init__(self) -> None:
+        if os.geteuid() == 0 and shutil.which("runuser") is None:
+            skip_or_fail("runuser not found: cannot run PostgreSQL as the postgres user")
+        self.bin = postgres_bin_dir()
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="seatclock-pg-"))
+        self.data = self.root / "data"
+        self.log_path = self.root / "postgres.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+
+    def _run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stdout}{done.stderr}")
+        return done
+
+    def init(self) -> None:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_path), "-o", options, "-w", "start"
+        )
+
+    def stop_immediately(self) -> None:
+        """``pg_ctl stop -m immediate``: the server quits at once, connections drop, no checkpoint."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def running(self) -> bool:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        done = subprocess.run(
+            [*prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, timeout=30
+        )
+        return done.returncode == 0
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def cleanup(self) -> None:
+        if self.data.exists() and self.running():
+            self.stop_immediately()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    pg = PrivatePostgres()
+    try:
+        pg.init()
+        pg.start()
+        yield pg
+    finally:
+        pg.cleanup()
+
+
+# --------------------------------------------------------------------------- Redis
+
+
+class PrivateRedis:
+    """``redis-server`` on its own port, no persistence.  ``pause()`` (SIGSTOP) makes it hang:
+    connections are accepted by the kernel but never answered; ``kill()`` makes it gone."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.binary = shutil.which("redis-server") or (
+            "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+        )
+        if self.binary is None:
+            skip_or_fail("redis-server not found (apt-get install redis-server)")
+        self.port = free_port()
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        with open(self.log_dir / f"redis-{self.port}.log", "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        wait_for("redis-server answering PING", self.ping, timeout=15)
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)  # a stopped process gets SIGKILL all the same; be tidy
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+@contextmanager
+def private_redis(log_dir: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(log_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- NTP
+
+
+class NtpServerProcess:
+    """``manage.py ntpserver`` as a child process on a free UDP port."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.port = free_udp_port()
+        self.env = env
+        self.log_path = log_dir / f"ntpserver-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from timesync import ntp
+
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "ntpserver", "--port", str(self.port)],
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+        def answering() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ntpserver exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                ntp.query(self.address, samples=1, timeout=0.5)
+            except ntp.NtpError:
+                return False
+            return True
+
+        wait_for("the NTP server answering", answering)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+
+
+@contextmanager
+def ntp_server_process(env: dict[str, str], log_dir: Path) -> Iterator[NtpServerProcess]:
+    server = NtpServerProcess(env, log_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,57 @@
+"""The wire shapes of the clocks: one function per entity, used by the API views, the live
+events and the seat-map page alike (the serializers in ``api/serializers.py`` validate input
+and document these shapes for OpenAPI; the schema tests check that they agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.timefmt import iso_utc, iso_utc_or_none
+
+from .consistency import ClusterClocks, ConsistencyState, NodeClock
+from .selectors import NodeTime
+
+
+def node_status(t: NodeTime) -> dict[str, Any]:
+    """A node's clock: the spec's TimeStatus (``server_id``, ``current_time``, ``ntp_synced``,
+    ``offset_seconds``, ``last_sync``) plus its drift (ppm) and its last sync's figures."""
+    node = t.node
+    return {
+        "server_id": node.server_id,
+        "current_time": iso_utc(t.current_time),
+        "ntp_synced": node.ntp_synced,
+        "offset_seconds": t.offset_seconds,
+        "last_sync": iso_utc_or_none(node.last_sync),
+        "drift_ppm": node.drift_ppm,
+        "last_sync_offset_seconds": node.last_sync_offset,
+        "last_sync_delay_seconds": node.last_sync_delay,
+        "last_sync_stratum": node.last_sync_stratum,
+        "last_sync_error_bound_seconds": node.last_sync_error_bound,
+        "last_sync_ntp_server": node.last_sync_server or None,
+    }
+
+
+def node_clock(c: NodeClock) -> dict[str, Any]:
+    """:func:`node_status` plus how far the node is from the others (``/api/time/servers``)."""
+    return {**node_status(c), "deviation_seconds": c.deviation_seconds, "fenced": c.fenced}
+
+
+def cluster_clocks(cluster: ClusterClocks) -> dict[str, Any]:
+    """Every node's clock read at one true instant, with the mode (``GET /api/time/servers``)."""
+    return {
+        "true_time": iso_utc(cluster.true_time),
+        "consistency_mode": cluster.mode,
+        "fence_limit_seconds": cluster.fence_limit_seconds,
+        "median_offset_seconds": cluster.median_offset_seconds,
+        "servers": [node_clock(c) for c in cluster.servers],
+    }
+
+
+def consistency(state: ConsistencyState) -> dict[str, Any]:
+    """The consistency mode with its bound and fence limit (API, live event, page)."""
+    return {
+        "mode": state.mode,
+        "max_clock_offset_seconds": state.max_clock_offset_seconds,
+        "fence_limit_seconds": state.fence_limit_seconds,
+        "modes": list(state.modes),
+    }
