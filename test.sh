@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seatclock's whole test suite, one command: installs what it needs (Python packages into
-# .venv; chrony and chromium from Debian when missing and we are root), then lint, migration
-# check and pytest.  Extra arguments go to pytest.
+# .venv; chrony and chromium from Debian when missing and we are root), then lint, the import
+# contract (lint-imports), type checks (mypy), the migration check and pytest.  Extra arguments
+# go to pytest.
 #   DATABASE_URL   run on PostgreSQL (CI does); default SQLite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,7 +22,10 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# Lint, then the guardrails (layers, types), then the tests (docs/architecture.md).
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports
+.venv/bin/mypy
 $PY manage.py makemigrations --check --dry-run
 $PY -m pytest "$@"

@@ -71,6 +71,18 @@ def _number(name: str, cast: type, default: float, *, minimum: float, inclusive:
     return value
 
 
+def _bool(name: str, default: bool) -> bool:
+    """``env.bool(name)``, except that an empty value means "not set" (as in ``.env.example``)."""
+    return env.bool(name, default=default) if env.str(name, default="").strip() else default
+
+
+def _list(name: str, default: list[str]) -> list[str]:
+    """Comma-separated values; an empty value means "not set"."""
+    if not env.str(name, default="").strip():
+        return default
+    return [item.strip() for item in env.list(name) if item.strip()]
+
+
 def _int(name: str, default: int, *, minimum: int = 0) -> int:
     return int(_number(name, int, default, minimum=minimum))
 
@@ -91,9 +103,9 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SEATCLOCK_MODE=production needs SECRET_KEY set in the environment.")
     SECRET_KEY = "seatclock-demo-only-not-secret"
 
-DEBUG = env.bool("DEBUG", default=not SEATCLOCK_PRODUCTION)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if SEATCLOCK_PRODUCTION else ["*"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+DEBUG = _bool("DEBUG", not SEATCLOCK_PRODUCTION)
+ALLOWED_HOSTS = _list("ALLOWED_HOSTS", [] if SEATCLOCK_PRODUCTION else ["*"])
+CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS", [])
 
 SEATCLOCK_VERSION = "1.0.0"
 
@@ -262,14 +274,14 @@ SEATCLOCK_MAX_DRIFT_PPM = 1_000_000.0
 SEATCLOCK_PAGE_DEFAULT_LIMIT = 100
 SEATCLOCK_PAGE_MAX_LIMIT = 1000
 # Rate limits (spec: 100 requests/min and 10 reservations/min per client), on in production.
-SEATCLOCK_RATE_LIMITS = env.bool("SEATCLOCK_RATE_LIMITS", default=SEATCLOCK_PRODUCTION)
+SEATCLOCK_RATE_LIMITS = _bool("SEATCLOCK_RATE_LIMITS", SEATCLOCK_PRODUCTION)
 SEATCLOCK_RATE_LIMIT_API = env.str("SEATCLOCK_RATE_LIMIT_API", default="100/min")
 SEATCLOCK_RATE_LIMIT_RESERVATIONS = env.str("SEATCLOCK_RATE_LIMIT_RESERVATIONS", default="10/min")
 # Behind trusted proxies, how many: DRF then takes the client address from X-Forwarded-For.
 NUM_PROXIES = _int("NUM_PROXIES", 0) if env.str("NUM_PROXIES", default="").strip() else None
 # Clock controls (/api/simulation/* writes, /api/time/sync) and operator actions: open in the
 # demo, staff only in production (session or "Authorization: Token <key>").
-SEATCLOCK_OPEN_CLOCK_CONTROLS = env.bool("SEATCLOCK_OPEN_CLOCK_CONTROLS", default=not SEATCLOCK_PRODUCTION)
+SEATCLOCK_OPEN_CLOCK_CONTROLS = _bool("SEATCLOCK_OPEN_CLOCK_CONTROLS", not SEATCLOCK_PRODUCTION)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -337,16 +349,16 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Production hardening -------------------------------------------------------------------------
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SEATCLOCK_PRODUCTION)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", SEATCLOCK_PRODUCTION)
 # Probes and Prometheus scrape over plain HTTP inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL_HEADER", False) else None
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("SECURE_PROXY_SSL_HEADER", False) else None
 SESSION_COOKIE_SECURE = SEATCLOCK_PRODUCTION
 CSRF_COOKIE_SECURE = SEATCLOCK_PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 31_536_000 if SEATCLOCK_PRODUCTION else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=SEATCLOCK_PRODUCTION)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=SEATCLOCK_PRODUCTION)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", SEATCLOCK_PRODUCTION)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", SEATCLOCK_PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

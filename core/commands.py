@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
@@ -19,7 +21,7 @@ def domain_error(exc: DomainError) -> CommandError:
 class ServiceCommand(BaseCommand):
     """A command wrapping one service call; ``DomainError`` → ``CommandError`` (exit 2)."""
 
-    def execute(self, *args, **options):
+    def execute(self, *args: Any, **options: Any) -> str | None:
         try:
             return super().execute(*args, **options)
         except DomainError as exc:

@@ -59,7 +59,7 @@ def parse_client_message(text: str | None, binary: bytes | None) -> tuple[str, l
     return kind, topics
 
 
-class UpdatesConsumer(AsyncWebsocketConsumer):
+class UpdatesConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     """One browser (or client) connection to the live feed."""
 
     async def connect(self) -> None:

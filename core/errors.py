@@ -104,9 +104,11 @@ class EnvelopeError(drf_exceptions.APIException):
     ``detail`` is set directly (not through ``APIException.__init__``, which would turn every
     value in ``details`` into a string: a seat id stays an integer)."""
 
-    def __init__(self, status_code: int, body: dict[str, Any], *, wait: float | None = None, auth_header=None):
+    def __init__(
+        self, status_code: int, body: dict[str, Any], *, wait: float | None = None, auth_header: str | None = None
+    ) -> None:
         self.status_code = status_code
-        self.detail = body  # type: ignore[assignment]
+        self.detail = body
         self.wait = wait
         self.auth_header = auth_header
 

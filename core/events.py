@@ -91,7 +91,7 @@ class _PublisherLoop:
 _publisher = _PublisherLoop()
 
 
-def _group_send(layer, group: str, event: dict[str, Any]) -> None:
+def _group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
     if isinstance(layer, InMemoryChannelLayer):
         async_to_sync(layer.group_send)(group, event)
     else:

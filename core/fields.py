@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -21,12 +22,12 @@ class StrictIntegerField(serializers.IntegerField):
 
     default_error_messages = {"invalid": _("Must be an integer.")}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_BIGINT)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -40,7 +41,7 @@ class StrictFloatField(serializers.FloatField):
         "not_finite": _("Must be a finite number."),
     }
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> float:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             self.fail("invalid")
         try:
@@ -59,7 +60,7 @@ class BoundedFloatField(StrictFloatField):
     OpenAPI schema can document ``minimum``/``maximum`` (``core.schema``).
     """
 
-    def __init__(self, *, bound_setting: str, **kwargs):
+    def __init__(self, *, bound_setting: str, **kwargs: Any) -> None:
         self.bound_setting = bound_setting
         super().__init__(**kwargs)
 
@@ -70,7 +71,7 @@ class QueryIntegerField(serializers.IntegerField):
 
     _DIGITS = re.compile(r"-?[0-9]+")
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if isinstance(data, str) and not self._DIGITS.fullmatch(data):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -84,7 +85,7 @@ class StrictCharField(serializers.CharField):
         "control": _("Must not contain control characters."),
     }
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in data):
@@ -100,7 +101,7 @@ class StrictChoiceField(serializers.ChoiceField):
         "invalid_choice": _('"{input}" is not a valid choice: use {choices}.'),
     }
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str):
             self.fail("invalid")
         if data not in self.choice_strings_to_values:

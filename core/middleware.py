@@ -9,6 +9,7 @@ spec's ``{"error": {...}}`` JSON, and never lets a traceback reach the client.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -25,7 +26,7 @@ def is_api(request: HttpRequest) -> bool:
 
 
 class ApiErrorEnvelopeMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

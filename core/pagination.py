@@ -7,13 +7,14 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from .fields import MAX_BIGINT, QueryIntegerField
 
 
-class PageQuery(serializers.Serializer):
+class PageQuery(serializers.Serializer):  # type: ignore[type-arg]
     """``limit`` (default 100, larger values clamped to 1000) and ``offset`` query params."""
 
     limit = QueryIntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
@@ -23,13 +24,13 @@ class PageQuery(serializers.Serializer):
         return min(value, settings.SEATCLOCK_PAGE_MAX_LIMIT)
 
 
-def query_values(query_params, names: tuple[str, ...]) -> dict[str, str]:
+def query_values(query_params: QueryDict, names: tuple[str, ...]) -> dict[str, str]:
     """The named query parameters as a plain dict (so an empty value is refused, not read as
     absent).  A parameter given more than once is refused: which value was meant is ambiguous."""
     repeated = {name: [_("Give this parameter only once.")] for name in names if len(query_params.getlist(name)) > 1}
     if repeated:
         raise serializers.ValidationError(repeated)
-    return {name: query_params[name] for name in names if name in query_params}
+    return {name: str(query_params[name]) for name in names if name in query_params}
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Page:
     offset: int
 
     @classmethod
-    def from_query(cls, query_params) -> Page:
+    def from_query(cls, query_params: QueryDict) -> Page:
         data = PageQuery(data=query_values(query_params, ("limit", "offset")))
         data.is_valid(raise_exception=True)
         limit = data.validated_data.get("limit", settings.SEATCLOCK_PAGE_DEFAULT_LIMIT)

@@ -34,7 +34,7 @@ class ClockControlPermission(BasePermission):
 
     message = _("Only staff may change server clocks.")
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Any, view: Any) -> bool:
         return request.method in SAFE_METHODS or may_operate(request.user)
 
 

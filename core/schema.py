@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers
@@ -9,13 +11,13 @@ from rest_framework import serializers
 from .permissions import controls_open
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(serializers.Serializer):  # type: ignore[type-arg]
     code = serializers.CharField(help_text="Machine-readable code, e.g. SEAT_ALREADY_RESERVED.")
     message = serializers.CharField(help_text="Human-readable message (follows Accept-Language).")
     details = serializers.DictField(help_text="Context: per-field messages for VALIDATION_ERROR.")
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
     """The error envelope used by every error response."""
 
     error = ErrorBodySerializer()
@@ -31,7 +33,7 @@ def error_response(description: str, *codes: str) -> OpenApiResponse:
 VALIDATION = {400: error_response("Invalid input (per-field messages in details)", "VALIDATION_ERROR")}
 
 
-def strip_trailing_slashes(result, generator, request, public):
+def strip_trailing_slashes(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Paths as the spec writes them: ``/api/seats``, not ``/api/seats/`` (both are served)."""
     result["paths"] = {path.rstrip("/") or "/": item for path, item in result["paths"].items()}
     return result
@@ -56,8 +58,8 @@ CLOSED_CONTROL_ERRORS = {"403": ("Only staff may change server clocks", "PERMISS
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 
 
-def _error_object(description: str, codes: tuple[str, ...], *, retry_after: bool) -> dict:
-    response = {
+def _error_object(description: str, codes: tuple[str, ...], *, retry_after: bool) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": description,
         "content": {
             "application/json": {
@@ -74,7 +76,7 @@ def _error_object(description: str, codes: tuple[str, ...], *, retry_after: bool
     return response
 
 
-def document_common_errors(result, generator, request, public):
+def document_common_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Document, on every ``/api/`` operation, the answers that do not depend on the view.
 
     Clock controls are open to anonymous clients in demo mode (``SEATCLOCK_OPEN_CLOCK_CONTROLS``),
@@ -135,7 +137,7 @@ def strict_text_pattern(min_length: int | None, max_length: int | None) -> str:
 TRIMMED_MARK = "x-seatclock-trimmed"
 
 
-class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
+class StrictCharFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
     """StrictCharField trims surrounding whitespace before checking lengths and refuses control
     characters: its trimmed length is bounded, its raw length is not.  The bounds therefore go
     into ``pattern``; drf-spectacular adds ``minLength``/``maxLength`` from the field's validators
@@ -143,7 +145,7 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
 
     target_class = "core.fields.StrictCharField"
 
-    def map_serializer_field(self, auto_schema, direction):
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         low, high = max(1, self.target.min_length or 1), self.target.max_length
         schema["pattern"] = strict_text_pattern(low, high)
@@ -154,12 +156,12 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):
         return schema
 
 
-class BoundedFloatFieldExtension(OpenApiSerializerFieldExtension):
+class BoundedFloatFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
     """Documents the ±bound (a SEATCLOCK setting) that the service layer enforces."""
 
     target_class = "core.fields.BoundedFloatField"
 
-    def map_serializer_field(self, auto_schema, direction):
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
         from django.conf import settings
 
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
@@ -168,7 +170,7 @@ class BoundedFloatFieldExtension(OpenApiSerializerFieldExtension):
         return schema
 
 
-def _drop_raw_lengths(node) -> None:
+def _drop_raw_lengths(node: Any) -> None:
     if isinstance(node, dict):
         if node.pop(TRIMMED_MARK, False):
             node.pop("minLength", None)

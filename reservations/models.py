@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import models
@@ -28,7 +29,7 @@ class ReservationQuerySet(models.QuerySet["Reservation"]):
         return self.filter(seat=seat)
 
 
-def stamp_key(reservation: Reservation) -> tuple:
+def stamp_key(reservation: Reservation) -> tuple[datetime, int]:
     """Sort key of the holder rule, for reservations already in memory."""
     return (reservation.created_at, reservation.pk)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 from django.db.models import CharField, Count, Prefetch, QuerySet
 from django.db.models.functions import Cast
@@ -130,7 +131,7 @@ def blind_write(writer: Reservation, earlier: list[Reservation]) -> BlindWrite |
     return BlindWrite(writer=writer, hidden=hidden, seen=seen)
 
 
-def true_order_key(reservation: Reservation) -> tuple:
+def true_order_key(reservation: Reservation) -> tuple[datetime, int]:
     """Sort key of true time (``recorded_at``, ties by id)."""
     return (reservation.recorded_at, reservation.pk)
 
@@ -167,7 +168,7 @@ class Conflict:
         return {r.pk: blind_write(r, in_true_order[:i]) for i, r in enumerate(in_true_order)}
 
 
-def _conflicting_seats() -> QuerySet:
+def _conflicting_seats() -> QuerySet[Any, Any]:
     return Reservation.objects.active().values("seat_id").annotate(n=Count("id")).filter(n__gt=1).order_by("seat_id")
 
 

@@ -18,9 +18,10 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import QuerySet, Subquery
+from django.db.models import Model, QuerySet, Subquery
 
 from timesync import clock
 from timesync.models import ServerNode
@@ -46,22 +47,25 @@ def fence_limit() -> float:
     return FENCE_FRACTION * max_clock_offset()
 
 
-def mode_get() -> str:
+def mode_get() -> Mode:
     """The cluster's current mode (``naive`` until someone switches it)."""
     mode = ConsistencySettings.objects.filter(pk=1).values_list("mode", flat=True).first()
-    return mode or Mode.NAIVE
+    return Mode(mode or Mode.NAIVE)
 
 
-def with_cluster_mode(queryset: QuerySet) -> QuerySet:
+M = TypeVar("M", bound=Model)
+
+
+def with_cluster_mode(queryset: QuerySet[M]) -> QuerySet[M]:
     """``queryset`` whose rows also carry ``cluster_mode``: :func:`mode_get` as a subquery of
     a query made anyway (the reservation's seat lock), saving a round trip per reservation."""
     mode = ConsistencySettings.objects.filter(pk=1).values("mode")[:1]
-    return queryset.annotate(cluster_mode=Subquery(mode))
+    return queryset.annotate(cluster_mode=Subquery(mode))  # type: ignore[return-value]
 
 
-def mode_of(row) -> str:
+def mode_of(row: Model) -> Mode:
     """The mode read by :func:`with_cluster_mode` (``naive`` until someone switches it)."""
-    return Mode(row.cluster_mode or Mode.NAIVE)
+    return Mode(getattr(row, "cluster_mode", None) or Mode.NAIVE)
 
 
 @dataclass(frozen=True)
@@ -126,18 +130,11 @@ def fence_check(node: ServerNode, *, at: datetime) -> None:
 
 
 @dataclass(frozen=True)
-class NodeClock(NodeTime):
+class NodeClock:
     """A node's clock at one instant, judged against the others (``/api/time/servers``)."""
 
-    fence: Fence | None = None
-
-    @property
-    def fenced(self) -> bool:
-        return self.fence.fenced
-
-    @property
-    def deviation_seconds(self) -> float:
-        return self.fence.deviation_seconds
+    time: NodeTime
+    fence: Fence
 
 
 @dataclass(frozen=True)
@@ -158,7 +155,7 @@ def cluster_clocks(*, at: datetime | None = None) -> ClusterClocks:
     t = clock.reference_now() if at is None else at
     nodes = list(node_list())
     fences = node_fences(nodes, at=t)
-    servers = [NodeClock(**vars(node_time(node, at=t)), fence=fences[node.server_id]) for node in nodes]
+    servers = [NodeClock(time=node_time(node, at=t), fence=fences[node.server_id]) for node in nodes]
     return ClusterClocks(
         true_time=t,
         mode=mode_get(),

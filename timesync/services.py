@@ -59,7 +59,7 @@ def node_offset_set(*, server_id: str, offset_seconds: float, drift_ppm: float =
     _validate_offset(offset_seconds, drift_ppm)
     node = node_lock(server_id)
     _apply(node, offset_seconds=offset_seconds, drift_ppm=drift_ppm)
-    events.publish(ClocksChanged((node,), at=node.offset_since))
+    events.publish(ClocksChanged((node,), at=clock.reference_now()))
     return node
 
 
@@ -68,7 +68,7 @@ def node_offset_remove(*, server_id: str) -> ServerNode:
     """Put a node back on true time: offset and drift 0, ``ntp_synced`` true."""
     node = node_lock(server_id)
     _apply(node, offset_seconds=0.0, drift_ppm=0.0)
-    events.publish(ClocksChanged((node,), at=node.offset_since))
+    events.publish(ClocksChanged((node,), at=clock.reference_now()))
     return node
 
 

@@ -33,7 +33,7 @@ def node_status(t: NodeTime) -> dict[str, Any]:
 
 def node_clock(c: NodeClock) -> dict[str, Any]:
     """:func:`node_status` plus how far the node is from the others (``/api/time/servers``)."""
-    return {**node_status(c), "deviation_seconds": c.deviation_seconds, "fenced": c.fenced}
+    return {**node_status(c.time), "deviation_seconds": c.fence.deviation_seconds, "fenced": c.fence.fenced}
 
 
 def cluster_clocks(cluster: ClusterClocks) -> dict[str, Any]:
