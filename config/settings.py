@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "channels",
     "django_prometheus",
     # Seatclock, ground floor first (docs/architecture.md)
+    "history",
     "timesync",
     "seats",
     "reservations",

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.errors import DomainError
+from history.actors import Actor
 from seats.models import Seat
 
 from .models import Reservation
@@ -60,7 +61,7 @@ class ReservationAdmin(admin.ModelAdmin):
         cancelled = 0
         for reservation in queryset.active().order_by("id"):
             try:
-                reservation_cancel(reservation_id=reservation.pk)
+                reservation_cancel(reservation_id=reservation.pk, actor=Actor.of_user(request.user))
             except DomainError as exc:  # cancelled meanwhile by someone else
                 self.message_user(request, exc.message, messages.WARNING)
             else:
@@ -75,7 +76,10 @@ class ReservationAdmin(admin.ModelAdmin):
         for seat_id in sorted(seat_ids):
             try:
                 resolution = conflict_resolve(
-                    seat_id=seat_id, policy=policy, reservation_id=keep.get(seat_id) if keep else None
+                    seat_id=seat_id,
+                    policy=policy,
+                    reservation_id=keep.get(seat_id) if keep else None,
+                    actor=Actor.of_user(request.user),
                 )
             except DomainError as exc:
                 detail = "; ".join(str(m) for msgs in exc.details.values() if isinstance(msgs, list) for m in msgs)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from . import shapes
-from .models import Reservation, holder_of
+from .models import Hold, Reservation, holder_of
 from .selectors import Conflict, seat_conflict
 
 
@@ -87,3 +87,41 @@ class ConflictResolved:
             "fair": self.fair,
             "holder_id": self.kept.pk,
         }
+
+
+@dataclass(frozen=True)
+class HoldCreated:
+    """``hold_created``: the hold (never its token), stamped by the holding node's clock."""
+
+    hold: Hold
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "hold_created"
+
+    def data(self) -> dict[str, Any]:
+        return shapes.hold(self.hold)
+
+
+@dataclass(frozen=True)
+class HoldConfirmed:
+    """``hold_confirmed``: the hold (status confirmed) and the reservation it became (also
+    announced as ``reservation_created``, with the seat's ``holder_id``)."""
+
+    hold: Hold
+    reservation: Reservation
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "hold_confirmed"
+
+    def data(self) -> dict[str, Any]:
+        return {**shapes.hold(self.hold), "reservation": shapes.reservation(self.reservation)}
+
+
+@dataclass(frozen=True)
+class HoldReleased:
+    """``hold_released``: the hold (status released) no longer holds its seat on any node."""
+
+    hold: Hold
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "hold_released"
+
+    def data(self) -> dict[str, Any]:
+        return shapes.hold(self.hold)

@@ -9,7 +9,10 @@ outcomes and publish domain events (:mod:`reservations.events`); rendering is
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -17,17 +20,35 @@ from django.utils.translation import gettext as _
 from core import events
 from core.errors import ValidationFailed
 from core.ids import parse_id
+from core.timefmt import iso_utc
+from history.actors import Actor
+from history.recording import operation
 from seats.locks import seat_lock
 from seats.services import venue_seed
 from timesync import clock, consistency
 from timesync.consistency import Mode
 from timesync.selectors import node_get
 
-from .errors import NoConflict, ReservationNotFound, SeatAlreadyReserved
-from .events import ConflictDetected, ConflictResolved, ReservationCancelled, ReservationCreated
-from .models import Reservation, holder_of
-from .selectors import Conflict, reservation_get
-from .visibility import visibility_horizon
+from .errors import HoldExpired, HoldNotFound, NoConflict, ReservationNotFound, SeatAlreadyReserved, SeatHeld
+from .events import (
+    ConflictDetected,
+    ConflictResolved,
+    HoldConfirmed,
+    HoldCreated,
+    HoldReleased,
+    ReservationCancelled,
+    ReservationCreated,
+)
+from .models import Hold, Reservation, holder_of
+from .selectors import (
+    Conflict,
+    hold_get,
+    hold_get_by_token,
+    hold_token_hash,
+    reservation_get,
+    seat_holds,
+)
+from .visibility import HoldStamps, NodeView, Stamped, node_view
 
 
 @dataclass(frozen=True)
@@ -39,37 +60,43 @@ class ReservationOutcome:
 
 
 def reservation_create(
-    *, seat_id: int, customer_name: str, server_id: str = "server-1", mode: str | None = None
+    *,
+    seat_id: int,
+    customer_name: str,
+    server_id: str = "server-1",
+    mode: str | None = None,
+    actor: Actor | None = None,
 ) -> ReservationOutcome:
     """Reserve ``seat_id`` through node ``server_id`` as that node's clock sees the world.
 
     In one transaction with the seat row locked: read the node's clock once (``t_node``) and
-    true time (``t_true``); the node sees the seat's active reservations stamped up to the
-    horizon of the consistency ``mode`` (default: the cluster's current mode; see
-    :func:`reservations.visibility.visibility_horizon`).  If it sees one: ``SeatAlreadyReserved``
-    (409).  In ``bounded`` a node too far from the median clock is fenced: ``NodeFenced`` (503),
-    nothing written.  Otherwise insert with ``created_at = t_node`` and ``recorded_at = t_true``;
-    if the seat has active reservations the node could not see, the new one is in conflict.
+    true time (``t_true``); the node sees the seat's active reservations and holds as
+    :func:`reservations.visibility.node_view` says for the consistency ``mode`` (default: the
+    cluster's current mode).  If it sees a reservation: ``SeatAlreadyReserved`` (409); a hold
+    live on its clock: ``SeatHeld`` (409).  In ``bounded`` a node too far from the median clock
+    is fenced: ``NodeFenced`` (503), nothing written.  Otherwise insert with ``created_at =
+    t_node`` and ``recorded_at = t_true``; if the seat has active reservations the node could
+    not see, the new one is in conflict.  Appended to the history (``reserve``) by ``actor``,
+    refusals included.
 
     Raises ``SeatNotFound`` (404), ``InvalidServerId`` (400), ``LockTimeout`` (409).
     """
-    with transaction.atomic():
+    args = {"seat_id": seat_id, "customer_name": customer_name, "server_id": server_id}
+    with operation("reserve", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
         node = node_get(server_id)
         mode = consistency.mode_of(seat) if mode is None else Mode(mode)
 
         t_true = clock.reference_now()
-        if mode == Mode.BOUNDED:
-            consistency.fence_check(node, at=t_true)
         offset = clock.offset_at(node, t_true)
         t_node = clock.node_now(node, at=t_true)
+        op.decided(node=node.pk, node_time=t_node, mode=mode, seat_id=seat.pk)
+        if mode == Mode.BOUNDED:
+            consistency.fence_check(node, at=t_true)
 
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
-        horizon = visibility_horizon(mode, t_node)
-        visible = [r for r in active if horizon is None or r.created_at <= horizon]
-        if visible:
-            holder = visible[0]
-            raise SeatAlreadyReserved(seat_id=seat.pk, existing_id=holder.pk, existing_name=holder.customer_name)
+        view = node_view(mode, t_node=t_node, t_true=t_true)
+        seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
 
         reservation = Reservation.objects.create(
             seat=seat,
@@ -80,30 +107,74 @@ def reservation_create(
             node_offset=offset,
             conflict_detected=bool(active),
         )
+        op.ok(**sale_value(reservation, active))
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
             events.publish(ConflictDetected.of([*active, reservation]))
     return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
 
 
-@transaction.atomic
-def reservation_cancel(*, reservation_id: int | str) -> Reservation:
+def seat_refuse_if_taken(
+    seat_id: int,
+    view: NodeView,
+    active: Sequence[Stamped],
+    holds: Sequence[HoldStamps],
+    *,
+    server_id: str,
+    own_hold: int | None = None,
+) -> None:
+    """The rule's refusals, once for every way of taking a seat (reserve, hold, confirm): the
+    node sees one of the seat's ``active`` reservations (earliest stamp first) —
+    ``SeatAlreadyReserved``; or one of its ``holds`` live on its clock (other than
+    ``own_hold``, the one being confirmed) — ``SeatHeld``."""
+    holder = view.seen_holder(active)
+    if holder is not None:
+        name = getattr(holder, "customer_name", "")
+        raise SeatAlreadyReserved(seat_id=seat_id, existing_id=holder.pk, existing_name=name)
+    held = view.seen_hold(holds, other_than=own_hold)
+    if held is not None:
+        seen = {
+            "id": held.pk,
+            "server_id": getattr(held, "node_id", None),
+            "created_at": iso_utc(held.created_at),
+            "expires_at": iso_utc(held.expires_at),
+        }
+        raise SeatHeld(seat_id=seat_id, hold=seen, server_id=server_id, node_time=iso_utc(view.t_node))
+
+
+def sale_value(reservation: Reservation, hidden: list[Reservation]) -> dict[str, object]:
+    """What the history keeps of a sale: the reservation, its stamps, the ones it could not see."""
+    return {
+        "reservation_id": reservation.pk,
+        "created_at": reservation.created_at,
+        "recorded_at": reservation.recorded_at,
+        "conflict": bool(hidden),
+        "hidden_ids": [r.pk for r in hidden],
+    }
+
+
+def reservation_cancel(*, reservation_id: int | str, actor: Actor | None = None) -> Reservation:
     """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set).
 
     Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation.
+    Appended to the history (``cancel``) by ``actor``.
     """
-    found = reservation_get(reservation_id)
-    seat = seat_lock(found.seat_id)
-    # Re-read under the seat lock: it may have been cancelled or bumped meanwhile.
-    seat_active = list(Reservation.objects.active().for_seat(seat))
-    reservation = next((r for r in seat_active if r.pk == found.pk), None)
-    if reservation is None:
-        raise ReservationNotFound(found.pk)
-    reservation.status = Reservation.Status.CANCELLED
-    reservation.cancelled_at = clock.reference_now()
-    reservation.save(update_fields=["status", "cancelled_at"])
-    holder = holder_of(r for r in seat_active if r.pk != reservation.pk)
-    events.publish(ReservationCancelled(reservation, holder=holder))
+    args = {"reservation_id": reservation_id}
+    with operation("cancel", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        found = reservation_get(reservation_id)
+        seat = seat_lock(found.seat_id)
+        op.decided(seat_id=seat.pk)
+        # Re-read under the seat lock: it may have been cancelled or bumped meanwhile.
+        seat_active = list(Reservation.objects.active().for_seat(seat))
+        reservation = next((r for r in seat_active if r.pk == found.pk), None)
+        if reservation is None:
+            raise ReservationNotFound(found.pk)
+        reservation.status = Reservation.Status.CANCELLED
+        reservation.cancelled_at = clock.reference_now()
+        reservation.save(update_fields=["status", "cancelled_at"])
+        op.ok(reservation_id=reservation.pk)
+        holder = holder_of(r for r in seat_active if r.pk != reservation.pk)
+        events.publish(ReservationCancelled(reservation, holder=holder))
     return reservation
 
 
@@ -126,7 +197,9 @@ class Resolution:
     fair: bool
 
 
-def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | str | None = None) -> Resolution:
+def conflict_resolve(
+    *, seat_id: int | str, policy: str, reservation_id: int | str | None = None, actor: Actor | None = None
+) -> Resolution:
     """Settle a double-booked seat: keep one active reservation, *bump* the others.
 
     In one transaction with the seat row locked.  ``policy``: ``earliest_timestamp`` keeps the
@@ -134,7 +207,7 @@ def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | s
     ``reservation_id``.  Unknown seat: ``SeatNotFound``; fewer than two active reservations:
     ``NoConflict``; bad policy or a ``reservation_id`` that is not one of the seat's conflicting
     reservations: ``ValidationFailed``.  Nothing changes on error.  Announces
-    ``conflict_resolved`` on the conflicts topic.
+    ``conflict_resolved`` on the conflicts topic; appended to the history (``bump``) by ``actor``.
     """
     if policy not in Policy.ALL:
         message = _("Unknown policy %(policy)s: use %(choices)s.") % {
@@ -145,8 +218,10 @@ def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | s
     if (policy == Policy.KEEP) != (reservation_id is not None):
         message = _("Required with policy keep.") if policy == Policy.KEEP else _("Only with policy keep.")
         raise ValidationFailed(details={"reservation_id": [message]})
-    with transaction.atomic():
+    args = {"seat_id": seat_id, "policy": policy, "reservation_id": reservation_id}
+    with operation("bump", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         seat = seat_lock(seat_id)
+        op.decided(seat_id=seat.pk)
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
         if len(active) < 2:
             raise NoConflict(seat_id=seat.pk, active=len(active))
@@ -174,6 +249,7 @@ def conflict_resolve(*, seat_id: int | str, policy: str, reservation_id: int | s
         for r in bumped:
             r.status, r.bumped_at = Reservation.Status.BUMPED, now
         Reservation.objects.bulk_update(bumped, ["status", "bumped_at"])
+        op.ok(policy=policy, kept_id=kept.pk, bumped_ids=[r.pk for r in bumped], fair=fair)
         events.publish(ConflictResolved(seat.pk, policy, kept, tuple(bumped), fair))
     return Resolution(seat_id=seat.pk, policy=policy, kept=kept, bumped=bumped, fair=fair)
 
@@ -183,8 +259,178 @@ def venue_replace(*, rows: int, seats_per_row: int, force: bool = False) -> int:
     """Replace the venue with ``rows`` × ``seats_per_row`` seats.
 
     Refuses (``VenueHasReservations``, 409) while reservations exist, unless ``force``: then they
-    are deleted first (the only hard delete of reservations).  Returns the number of seats.
+    are deleted first, with every hold (the only hard delete of reservations and holds).
+    Returns the number of seats.
     """
     if force:
+        Hold.objects.all().delete()
         Reservation.objects.all().delete()
     return venue_seed(rows=rows, seats_per_row=seats_per_row)
+
+
+# --- Holds (DESIGN §7) ----------------------------------------------------------------------------
+
+#: seats.io's hold tokens: 15 min by default, 2 h at most; DESIGN §7: 600 s by default.
+HOLD_TTL_DEFAULT, HOLD_TTL_MAX = 600, 7200
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    hold: Hold
+    token: str  # shown once (the 201); only its hash is stored
+
+
+def _validate_ttl(ttl_seconds: object) -> int:
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= HOLD_TTL_MAX:
+        message = _("Must be a whole number of seconds from 1 to %(max)d.") % {"max": HOLD_TTL_MAX}
+        raise ValidationFailed(details={"ttl_seconds": [message]})
+    return ttl_seconds
+
+
+def hold_create(
+    *,
+    seat_id: int,
+    customer_name: str,
+    server_id: str = "server-1",
+    ttl_seconds: int = HOLD_TTL_DEFAULT,
+    mode: str | None = None,
+    actor: Actor | None = None,
+) -> HoldOutcome:
+    """Hold ``seat_id`` for ``ttl_seconds`` through node ``server_id`` (DESIGN §7).
+
+    The same rule as :func:`reservation_create`, under the seat lock: the node refuses a seat
+    on which it sees a reservation (``SeatAlreadyReserved``) or a hold live on its clock
+    (``SeatHeld``); fenced in ``bounded`` (``NodeFenced``, 503).  Otherwise the hold is stamped
+    by the node's clock: ``created_at = t_node``, ``expires_at = t_node + ttl``; true time is
+    kept too (``recorded_at``, ``true_expires_at``).  Returns the hold and its token (shown once,
+    stored hashed).  Appended to the history (``hold``).
+
+    Raises ``ValidationFailed`` (ttl outside 1 … 7200 s), ``SeatNotFound``, ``InvalidServerId``.
+    """
+    ttl = _validate_ttl(ttl_seconds)
+    args = {"seat_id": seat_id, "customer_name": customer_name, "server_id": server_id, "ttl_seconds": ttl}
+    with operation("hold", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
+        node = node_get(server_id)
+        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
+        t_true = clock.reference_now()
+        offset = clock.offset_at(node, t_true)
+        t_node = clock.node_now(node, at=t_true)
+        op.decided(node=node.pk, node_time=t_node, mode=mode, seat_id=seat.pk)
+        if mode == Mode.BOUNDED:
+            consistency.fence_check(node, at=t_true)
+
+        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
+        view = node_view(mode, t_node=t_node, t_true=t_true)
+        seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
+
+        token = secrets.token_urlsafe(24)
+        hold = Hold.objects.create(
+            seat=seat,
+            node=node,
+            customer_name=customer_name,
+            token_hash=hold_token_hash(token),
+            ttl_seconds=ttl,
+            created_at=t_node,
+            expires_at=t_node + timedelta(seconds=ttl),
+            recorded_at=t_true,
+            true_expires_at=t_true + timedelta(seconds=ttl),
+            node_offset=offset,
+        )
+        op.ok(
+            hold_id=hold.pk,
+            created_at=hold.created_at,
+            expires_at=hold.expires_at,
+            recorded_at=hold.recorded_at,
+            true_expires_at=hold.true_expires_at,
+        )
+        events.publish(HoldCreated(hold))
+    return HoldOutcome(hold=hold, token=token)
+
+
+def hold_confirm(
+    *, token: str, server_id: str = "server-1", mode: str | None = None, actor: Actor | None = None
+) -> ReservationOutcome:
+    """Turn a hold into a reservation through node ``server_id`` (DESIGN §7).
+
+    Under the seat lock: the node judges the hold by its own clock — expired
+    (``expires_at`` at or before its clock; the mode's :class:`~reservations.visibility.NodeView`
+    decides): ``HoldExpired`` (409).  Then the rule of :func:`reservation_create`, the hold
+    itself aside: a reservation the node sees (``SeatAlreadyReserved``: the hold was stolen)
+    or another live hold (``SeatHeld``) refuses it.  Otherwise a reservation stamped by the
+    confirming node's clock, possibly in conflict with reservations it could not see; the
+    hold becomes ``confirmed``.  Appended to the history (``confirm``).
+
+    Raises ``HoldNotFound`` (404: unknown token, or the hold already confirmed or released),
+    ``InvalidServerId``, ``NodeFenced`` (503, bounded).
+    """
+    found = hold_get_by_token(token)
+    args = {"hold_id": found.pk, "server_id": server_id}
+    with operation("confirm", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        seat = seat_lock(found.seat_id, annotate=consistency.with_cluster_mode)
+        node = node_get(server_id)
+        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
+        t_true = clock.reference_now()
+        offset = clock.offset_at(node, t_true)
+        t_node = clock.node_now(node, at=t_true)
+        op.decided(node=node.pk, node_time=t_node, mode=mode, seat_id=seat.pk)
+        holds = seat_holds(seat)
+        hold = next((h for h in holds if h.pk == found.pk), None)
+        if hold is None:  # confirmed or released meanwhile (under the lock, the status is settled)
+            raise HoldNotFound(status=Hold.objects.filter(pk=found.pk).values_list("status", flat=True).first())
+        if mode == Mode.BOUNDED:
+            consistency.fence_check(node, at=t_true)
+
+        view = node_view(mode, t_node=t_node, t_true=t_true)
+        if view.hold_expired(hold):
+            raise HoldExpired(
+                hold_id=hold.pk,
+                seat_id=seat.pk,
+                expires_at=iso_utc(hold.expires_at),
+                server_id=node.pk,
+                node_time=iso_utc(t_node),
+            )
+        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
+        seat_refuse_if_taken(seat.pk, view, active, holds, server_id=node.pk, own_hold=hold.pk)
+
+        reservation = Reservation.objects.create(
+            seat=seat,
+            node=node,
+            customer_name=hold.customer_name,
+            created_at=t_node,
+            recorded_at=t_true,
+            node_offset=offset,
+            conflict_detected=bool(active),
+        )
+        hold.status, hold.confirmed_at, hold.reservation = Hold.Status.CONFIRMED, t_true, reservation
+        hold.save(update_fields=["status", "confirmed_at", "reservation"])
+        op.ok(hold_id=hold.pk, **sale_value(reservation, active))
+        events.publish(HoldConfirmed(hold, reservation))
+        events.publish(ReservationCreated(reservation, hidden=tuple(active)))
+        if active:
+            events.publish(ConflictDetected.of([*active, reservation]))
+    return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
+
+
+def hold_release(*, token: str | None = None, hold_id: int | None = None, actor: Actor | None = None) -> Hold:
+    """Release an active hold, by its token (the holder) or its id (an operator, the admin).
+
+    Whatever the clocks say: a hold is released even if some node already judges it expired.
+    Raises ``HoldNotFound`` (404) for an unknown token or a hold no longer active.  Appended to
+    the history (``release``).
+    """
+    found = hold_get_by_token(token) if token is not None else hold_get(hold_id)
+    with (
+        operation("release", clock.reference_now, actor=actor, args={"hold_id": found.pk}) as op,
+        transaction.atomic(),
+    ):
+        seat = seat_lock(found.seat_id)
+        op.decided(seat_id=seat.pk)
+        hold = Hold.objects.active().filter(pk=found.pk).first()
+        if hold is None:
+            raise HoldNotFound(status=Hold.objects.filter(pk=found.pk).values_list("status", flat=True).first())
+        hold.status, hold.released_at = Hold.Status.RELEASED, clock.reference_now()
+        hold.save(update_fields=["status", "released_at"])
+        op.ok(hold_id=hold.pk)
+        events.publish(HoldReleased(hold))
+    return hold

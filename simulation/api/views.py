@@ -5,6 +5,7 @@ from rest_framework.views import APIView
 
 from core.permissions import ClockControlPermission
 from core.schema import VALIDATION, error_response
+from history.actors import actor_of
 from simulation.selectors import scenario_list
 from simulation.services import scenario_apply
 from timesync.consistency import consistency_get
@@ -42,7 +43,7 @@ class SetOffsetView(APIView):
     def post(self, request):
         data = SetOffsetSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        node = node_offset_set(**data.validated_data)
+        node = node_offset_set(**data.validated_data, actor=actor_of(request))
         body = {
             "success": True,
             "server_id": node.server_id,
@@ -68,7 +69,7 @@ class RemoveOffsetView(APIView):
         responses={200: RemoveOffsetResponseSerializer, 400: INVALID_SERVER},
     )
     def delete(self, request, server_id: str):
-        node = node_offset_remove(server_id=server_id)
+        node = node_offset_remove(server_id=server_id, actor=actor_of(request))
         return Response({"success": True, "server_id": node.server_id, "message": _("Time offset removed")})
 
 
@@ -85,7 +86,7 @@ class ClearOffsetsView(APIView):
         tags=["simulation"], summary="Every node back on true time", request=None, responses={200: SuccessSerializer}
     )
     def post(self, request):
-        node_offsets_clear()
+        node_offsets_clear(actor=actor_of(request))
         return Response({"success": True, "message": _("All time offsets cleared")})
 
 
@@ -120,7 +121,7 @@ class ApplyScenarioView(APIView):
     def post(self, request):
         data = ApplyScenarioSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        scenario, applied = scenario_apply(name=data.validated_data["scenario_name"])
+        scenario, applied = scenario_apply(name=data.validated_data["scenario_name"], actor=actor_of(request))
         body = {
             "success": True,
             "scenario_name": scenario.name,
@@ -161,5 +162,5 @@ class ConsistencyView(APIView):
     def post(self, request):
         data = ConsistencySetSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        consistency_mode_set(data.validated_data["mode"])
+        consistency_mode_set(data.validated_data["mode"], actor=actor_of(request))
         return Response(ConsistencySerializer(consistency_get()).data)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from history.actors import Actor
 from timesync import ntp
 from timesync.errors import InvalidServerId
 from timesync.services import SyncReport, nodes_sync
@@ -39,7 +40,9 @@ class Command(BaseCommand):
             raise CommandError("give one or more server ids, or --all", returncode=USAGE_ERROR)
         ntp_server = check_ntp_server(options["ntp_server"])
         try:
-            reports = nodes_sync(None if options["all"] else servers, ntp_server=ntp_server)
+            reports = nodes_sync(
+                None if options["all"] else servers, ntp_server=ntp_server, actor=Actor.system("sync_ntp")
+            )
         except InvalidServerId as exc:
             raise CommandError(exc.message, returncode=USAGE_ERROR) from exc
         self.stdout.write(format_table(reports))

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 
+from history.actors import Actor
 from timesync.services import nodes_sync
 
 from .sync_ntp import USAGE_ERROR, check_ntp_server, format_table
@@ -72,7 +73,7 @@ class Command(BaseCommand):
     def _round(self, number: int, ntp_server: str | None) -> None:
         if not connection.in_atomic_block:
             close_old_connections()  # a long-lived process must not keep a dead DB connection
-        reports = nodes_sync(ntp_server=ntp_server)
+        reports = nodes_sync(ntp_server=ntp_server, actor=Actor.system("timesyncd"))
         failed = sum(1 for r in reports if not r.ok)
         self.stdout.write(f"round {number}: {len(reports) - failed}/{len(reports)} node(s) synced")
         self.stdout.write(format_table(reports))
