@@ -310,6 +310,26 @@ def ops_from_rows(rows: Iterable[Any]) -> list[Op]:
     ]
 
 
+def ops_from_records(records: Iterable[Mapping[str, Any]]) -> list[Op]:
+    """Checker operations from ``GET /api/history`` records (``history.shapes.operation``)."""
+    return [
+        Op(
+            id=int(r["id"]),
+            f=str(r["f"]),
+            outcome=str(r["outcome"]),
+            invoked=datetime.fromisoformat(r["invoked_at"]),
+            completed=datetime.fromisoformat(r["completed_at"]),
+            seat_id=r.get("seat_id"),
+            node=r.get("node") or "",
+            node_time=instant(r.get("node_time")),
+            error=r.get("error") or "",
+            args=r.get("args") or {},
+            value=r.get("value") or {},
+        )
+        for r in records
+    ]
+
+
 class HistoryFormatError(ValueError):
     """A JSON-lines history that cannot be read (the line and the reason)."""
 
