@@ -76,9 +76,9 @@ def events(op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def jepsen_lines(ops: Iterable[Operation]) -> Iterator[dict[str, Any]]:
-    """Every event of ``ops`` in true-time order (an invoke before a completion at the same
-    nanosecond; then by operation id), numbered by ``index``."""
+    """Every event of ``ops`` in true-time order (at the same nanosecond, by operation id, each
+    invoke before its completion), numbered by ``index``."""
     evs = [e for op in ops for e in events(op)]
-    evs.sort(key=lambda e: (e["time"], e["type"] != "invoke", e["op"]))
+    evs.sort(key=lambda e: (e["time"], e["op"], e["type"] != "invoke"))
     for index, event in enumerate(evs):
         yield {"index": index, **event}

@@ -324,3 +324,51 @@ def test_every_hold_operation_is_in_the_history_with_its_actor(api, frozen_clock
     assert confirm.args == {"hold_id": Hold.objects.get().pk, "server_id": "server-2"}
     assert confirm.value["reservation_id"] == Reservation.objects.get().pk
     assert hold_token not in str(confirm.args) + str(confirm.value)
+
+
+# --- Admin and command ----------------------------------------------------------------------------
+
+
+def test_admin_lists_holds_with_the_nodes_that_judge_them_live_and_releases_them(
+    client, django_user_model, frozen_clock, seat
+):
+    from django.urls import reverse
+
+    client.force_login(django_user_model.objects.create_superuser("op", "op@example.com", "pw-op-1234567"))
+    node_offset_set(server_id="server-2", offset_seconds=-10.0)
+    hold = hold_create(seat_id=seat.pk, customer_name="Jean", server_id="server-1", ttl_seconds=60).hold
+    frozen_clock.advance(65)  # over in true time; server-2 (10 s behind) still holds it: a zombie
+    page = client.get(reverse("admin:reservations_hold_changelist")).content.decode()
+    assert "Jean" in page and '<td class="field-live_on">server-2</td>' in page
+    assert client.get(reverse("admin:reservations_hold_change", args=[hold.pk])).status_code == 200
+    response = client.post(
+        reverse("admin:reservations_hold_changelist"), {"action": "release", "_selected_action": [hold.pk]}
+    )
+    assert response.status_code == 302
+    assert Hold.objects.get().status == "released"
+    release = Operation.objects.get(f="release")
+    assert (release.actor_kind, release.actor_name, release.value) == ("user", "op", {"hold_id": hold.pk})
+
+
+def test_holds_command_shows_each_nodes_countdown(frozen_clock, seat):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    node_offset_set(server_id="server-3", offset_seconds=+20.0)
+    hold_create(seat_id=seat.pk, customer_name="Jean", server_id="server-1", ttl_seconds=60)
+    frozen_clock.advance(45)
+    out = StringIO()
+    call_command("holds", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("True time 2026-06-28T10:30:45Z, mode naive: 1 hold(s)")
+    row = text.splitlines()[2]
+    assert "A1" in row and "server-1" in row
+    assert "+15.0s" in row and "-5.0x" in row  # in sync: 15 s left; server-3 (20 s ahead): expired 5 s ago
+    frozen_clock.advance(3600)
+    out = StringIO()
+    call_command("holds", stdout=out)
+    assert "0 hold(s)" in out.getvalue()
+    out = StringIO()
+    call_command("holds", "--all", stdout=out)
+    assert "1 hold(s)" in out.getvalue() and "(over)" in out.getvalue()
