@@ -55,9 +55,7 @@ def main() -> int:
     for jobs in (0, 1):
         for _ in range(args.repeat):
             before = load()
-            result = experiments.experiment_run(
-                experiments.ExperimentConfig(workload=workload, seeds=seeds, jobs=jobs)
-            )
+            result = experiments.experiment_run(experiments.ExperimentConfig(workload=workload, seeds=seeds, jobs=jobs))
             print(
                 f"| default, both workloads | {len(seeds)} | {result.jobs} | {len(result.results)} | {result.attempts} "
                 f"| {result.wall_seconds:.1f} s | {result.attempts_per_second:.0f} | {before} → {load()} |"

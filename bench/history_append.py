@@ -4,11 +4,13 @@ append, without it, and without the read of the seat's holds (the other query ho
 Runs against a scratch PostgreSQL database (``seatclock_bench_history`` on the server of
 ``DATABASE_URL``, dropped and re-created), on fresh seats (every call succeeds: the hot path of
 ``POST /api/reservations``), in interleaved rounds so that the machine's load hits the three
-variants alike, and prints the median microseconds per call and the load average.
+variants alike, and prints the median wall microseconds per call, this process's CPU per call
+(what the append costs the web worker, whatever the load) and the load average.
 
 Usage (from the repository root)::
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/anything .venv/bin/python bench/history_append.py [--calls 400 --rounds 6]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/anything \
+        .venv/bin/python bench/history_append.py [--calls 400 --rounds 6]
 
 The variants without the append or the holds read exist only here (the append is patched out of
 ``history.recording.OperationRecorder``, the holds read out of the services): the service always
@@ -21,6 +23,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -82,6 +85,7 @@ def main() -> int:
         "without the holds read": lambda: setattr(services, "seat_holds", lambda seat: []),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     load_before = os.getloadavg()
     for _ in range(args.rounds):
         for name, patch in variants.items():
@@ -89,21 +93,26 @@ def main() -> int:
             services.seat_holds = real_holds
             patch()
             for _ in range(args.calls):
-                started = clock.monotonic()
+                started, cpu_started = clock.monotonic(), time.process_time()
                 reservation_create(seat_id=next(seats), customer_name="Bench Customer", server_id="server-2")
                 times[name].append(clock.monotonic() - started)
+                cpu[name].append(time.process_time() - cpu_started)
     recording.OperationRecorder.ok = real_ok
     services.seat_holds = real_holds
     load_after = os.getloadavg()
 
     print(f"PostgreSQL {connection.pg_version}, {args.rounds} rounds × {args.calls} calls per variant, fresh seats")
-    print(f"load average before {' '.join(f'{x:.2f}' for x in load_before)}, after {' '.join(f'{x:.2f}' for x in load_after)}")
+    before, after = (" ".join(f"{x:.2f}" for x in avg) for avg in (load_before, load_after))
+    print(f"load average before {before}, after {after}")
     full = statistics.median(times["full (history + holds read)"])
     for name, values in times.items():
         med = statistics.median(values)
         p90 = statistics.quantiles(values, n=10)[-1]
-        delta = "" if med == full else f"  (full − this: {1e6 * (full - med):+.0f} µs, {100 * (full - med) / full:+.1f} %)"
+        delta = ""
+        if med != full:
+            delta = f"  (full − this: {1e6 * (full - med):+.0f} µs, {100 * (full - med) / full:+.1f} %)"
         print(f"{name:<30} median {1e6 * med:7.0f} µs  p90 {1e6 * p90:7.0f} µs{delta}")
+        print(f"{'':<30} this process's CPU per call: mean {1e6 * statistics.fmean(cpu[name]):6.0f} µs")
     print(f"history rows appended: {Operation.objects.count()}")
     return 0
 
