@@ -38,15 +38,17 @@ def get_or_raise(
     not_found: Callable[[object], DomainError],
     *,
     parse: Callable[[object], object | None] = parse_id,
+    field: str = "pk",
 ) -> M:
-    """The row of ``queryset`` whose primary key is ``value``, read with ``parse``.
+    """The row of ``queryset`` whose ``field`` (default: the primary key) is ``value``, read
+    with ``parse``.
 
     Raises ``not_found(key)`` when ``value`` is not a valid key or no row has it; ``key`` is the
     parsed value when it parses (so error details carry the integer a client meant, not its
     string), else ``value`` as given.
     """
     key = parse(value)
-    row = queryset.filter(pk=key).first() if key is not None else None
+    row = queryset.filter(**{field: key}).first() if key is not None else None
     if row is None:
         raise not_found(value if key is None else key)
     return row
