@@ -14,7 +14,8 @@ import logging
 import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -98,6 +99,19 @@ def database_unavailable(exc: BaseException) -> tuple[dict[str, Any], dict[str, 
     return body, {"Retry-After": str(DATABASE_RETRY_AFTER)}
 
 
+def refused_request(exc: SuspiciousOperation) -> tuple[int, dict[str, Any]]:
+    """Status and body for a request Django refuses to read (a ``SuspiciousOperation``): a body
+    above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, too many query or form fields (above
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS``) and any other refusal 400; never a 500."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = _("The request body is larger than %(limit)s bytes") % {"limit": limit}
+        return 413, envelope("PAYLOAD_TOO_LARGE", message, {"max_bytes": limit})
+    logger.warning("request refused: %s", exc.__class__.__name__)
+    message = _("The request was refused: %(reason)s") % {"reason": exc.__class__.__name__}
+    return 400, envelope("BAD_REQUEST", message)
+
+
 class EnvelopeError(drf_exceptions.APIException):
     """An error already in the envelope, for DRF's handler to answer with its status and headers.
 
@@ -130,6 +144,9 @@ def _convert(exc: Exception) -> EnvelopeError | None:
     if is_database_unavailable(exc):
         body, _headers = database_unavailable(exc)
         return EnvelopeError(503, body, wait=DATABASE_RETRY_AFTER)
+    if isinstance(exc, SuspiciousOperation):
+        status, body = refused_request(exc)
+        return EnvelopeError(status, body)
     if isinstance(exc, DatabaseError):
         logger.exception("database error")
         return EnvelopeError(500, error_for_status(500))

@@ -1,6 +1,7 @@
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.ids import id_detail, shown
 
 
 class SeatAlreadyReserved(DomainError):
@@ -21,7 +22,8 @@ class ReservationNotFound(DomainError):
 
     def __init__(self, reservation_id: object) -> None:
         super().__init__(
-            _("Reservation %(id)s not found") % {"id": reservation_id}, details={"reservation_id": reservation_id}
+            _("Reservation %(id)s not found") % {"id": shown(reservation_id)},
+            details={"reservation_id": id_detail(reservation_id)},
         )
 
 
