@@ -131,6 +131,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "axes",
     # Seatclock, ground floor first (docs/architecture.md)
+    "core",
     "timesync",
     "seats",
     "reservations",

@@ -98,6 +98,10 @@ def positive_data_accepted_or_domain_error(ctx, response, case):
             return None
         if response.status_code == 400 and _breaks_the_documented_keep_rule(response, case):
             return None
+        # The same Idempotency-Key with another body: a rule about earlier requests, which no
+        # schema can state (the fuzzer reuses its keys).
+        if response.status_code == 422 and _error_code(response) == "IDEMPOTENCY_KEY_REUSED":
+            return None
         raise
 
 

@@ -43,7 +43,7 @@ def statement_deadline() -> float | None:
     return seconds + DEADLINE_MARGIN if seconds > 0 else None
 
 
-class DeadlineConnection(psycopg.Connection):  # type: ignore[type-arg]
+class DeadlineConnection(psycopg.Connection):
     """A psycopg connection whose every wait for the server ends after ``deadline`` seconds.
 
     Raises ``psycopg.OperationalError`` (connection closed) when the server does not answer in
@@ -113,7 +113,7 @@ class _Driver:
 class DatabaseWrapper(base.DatabaseWrapper):
     """``django.db.backends.postgresql`` with a deadline on every answer and a reconnect backoff."""
 
-    Database = _Driver()
+    Database = _Driver()  # type: ignore[assignment]  # psycopg, duck-typed
 
     def __init__(self, settings_dict: dict[str, Any], alias: str = "default") -> None:
         options = settings_dict.get("OPTIONS", {})
