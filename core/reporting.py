@@ -45,13 +45,14 @@ class SecretSafeExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def cleanse_setting(self, key: Any, value: Any) -> Any:
         cleansed = super().cleanse_setting(key, value)
-        return scrub_urls(cleansed) if isinstance(cleansed, str) else cleansed
+        # str(): a lazy string (the CSRF token in META) passes isinstance but is no str for re.
+        return scrub_urls(str(cleansed)) if isinstance(cleansed, str) else cleansed
 
     def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> Any:
         variables = []
         for name, value in super().get_traceback_frame_variables(request, tb_frame):
             value = self.cleanse_setting(name, value)
-            if not isinstance(value, str):
+            if type(value) is not str:
                 try:
                     text = repr(value)
                 except Exception:  # a broken __repr__ is the debug page's business, not a secret
