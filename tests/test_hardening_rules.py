@@ -21,31 +21,11 @@ from config.asgi import application
 from core.permissions import Audience
 from reservations.models import Reservation
 from reservations.shapes import customer_name, initials
-from tests.servers import BASE_DIR
-
-MODE_SETTINGS = (
-    "DEBUG",
-    "SEATCLOCK_OPEN_CLOCK_CONTROLS",
-    "SEATCLOCK_RATE_LIMITS",
-    "SEATCLOCK_CANCEL_TOKEN_REQUIRED",
-    "SEATCLOCK_PUBLIC_NAMES",
-    "NUM_PROXIES",
-)
-
-
-def settings_of(mode: str) -> dict:
-    """The mode-dependent settings as config/settings.py derives them for ``mode``, read in a
-    fresh process from the environment alone (nothing set by a test)."""
-    env = {k: v for k, v in os.environ.items() if k not in MODE_SETTINGS and k != "SEATCLOCK_MODE"}
-    env.update(SEATCLOCK_MODE=mode, SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com")
-    code = f"import json, config.settings as s; print(json.dumps({{k: getattr(s, k) for k in {MODE_SETTINGS!r}}}))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+from tests.servers import BASE_DIR, mode_settings
 
 
 def test_production_mode_itself_turns_every_protection_on_and_the_demo_off():
-    assert settings_of("production") == {
+    assert mode_settings("production") == {
         "DEBUG": False,
         "SEATCLOCK_OPEN_CLOCK_CONTROLS": False,
         "SEATCLOCK_RATE_LIMITS": True,
@@ -53,7 +33,7 @@ def test_production_mode_itself_turns_every_protection_on_and_the_demo_off():
         "SEATCLOCK_PUBLIC_NAMES": False,
         "NUM_PROXIES": 0,
     }
-    assert settings_of("demo") == {
+    assert mode_settings("demo") == {
         "DEBUG": False,  # only run.sh turns debug pages on
         "SEATCLOCK_OPEN_CLOCK_CONTROLS": True,
         "SEATCLOCK_RATE_LIMITS": False,
@@ -238,3 +218,33 @@ def test_deep_json_and_too_many_fields_are_400(api):
     assert just_deep.status_code == 400
     fields = api.get("/api/reservations?" + "&".join(f"f{i}=1" for i in range(1001)))
     assert fields.status_code == 400 and fields.json()["error"]["code"] == "BAD_REQUEST"
+
+
+# --------------------------------------------------------------------------- client identity
+
+
+def test_client_address_reads_x_forwarded_for_only_behind_declared_proxies(rf, settings):
+    from ops.throttling import ApiRateThrottle, client_address
+
+    forwarded = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.7")
+    expected = {0: "10.0.0.1", 1: "198.51.100.7", 2: "203.0.113.9", 5: "203.0.113.9"}
+    for proxies, address in expected.items():
+        settings.NUM_PROXIES = proxies
+        assert client_address(forwarded) == ApiRateThrottle().get_ident(forwarded) == address
+    settings.NUM_PROXIES = 1
+    assert client_address(rf.get("/", REMOTE_ADDR="10.0.0.1")) == "10.0.0.1"  # not through the proxy
+
+
+@pytest.mark.django_db
+def test_a_forged_x_forwarded_for_does_not_reset_the_reservation_limit(api, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.SEATCLOCK_RATE_LIMITS = True
+    settings.SEATCLOCK_RATE_LIMIT_RESERVATIONS = "3/min"
+    attempt = {"seat_id": 999_999, "customer_name": "Rate Limited"}
+    statuses = [api.post("/api/reservations", attempt, format="json").status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    forged = api.post("/api/reservations", attempt, format="json", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert forged.status_code == 429 and forged["X-RateLimit-Remaining"] == "0"
+    cache.clear()
