@@ -248,3 +248,39 @@ def test_a_forged_x_forwarded_for_does_not_reset_the_reservation_limit(api, sett
     forged = api.post("/api/reservations", attempt, format="json", HTTP_X_FORWARDED_FOR="203.0.113.9")
     assert forged.status_code == 429 and forged["X-RateLimit-Remaining"] == "0"
     cache.clear()
+
+
+# --------------------------------------------------------------------------- lost events
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_after_a_lost_event_subscribers_are_told_stale_once_before_the_next_event(settings, monkeypatch):
+    """A publish that failed (Redis down for this process) is followed, once the layer works
+    again, by one ``stale`` frame per client (shipped ASGI app, in-memory layer)."""
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from core import events
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    working = events._group_send
+
+    def broken(layer, group, event):
+        raise ConnectionError("Redis is down")
+
+    async def scenario() -> list[dict]:
+        ws = WebsocketCommunicator(application, "/ws/updates", headers=[(b"origin", b"http://testserver")])
+        assert (await ws.connect())[0]
+        await ws.send_json_to({"type": "subscribe", "topics": ["reservations", "time_sync", "conflicts"]})
+        assert (await ws.receive_json_from())["type"] == "subscribed"
+        monkeypatch.setattr(events, "_group_send", broken)
+        await database_sync_to_async(events._send)("reservations", {Audience.STAFF: {"type": "lost", "data": {}}})
+        monkeypatch.setattr(events, "_group_send", working)
+        await database_sync_to_async(events._send)("time_sync", {Audience.STAFF: {"type": "after", "data": {}}})
+        received = [await ws.receive_json_from(timeout=2) for _ in range(2)]
+        assert await ws.receive_nothing(timeout=0.2)
+        await ws.disconnect()
+        return received
+
+    received = async_to_sync(scenario)()
+    assert received == [{"type": "stale", "data": {"reason": "events_lost"}}, {"type": "after", "data": {}}]
