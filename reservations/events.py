@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from core.permissions import Audience
+
 from . import shapes
 from .models import Hold, Reservation, holder_of
 from .selectors import Conflict, seat_conflict
@@ -25,9 +27,9 @@ class ReservationCreated:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "reservation_created"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         holder = holder_of([*self.hidden, self.reservation])
-        return {**shapes.reservation(self.reservation), "holder_id": holder.pk if holder else None}
+        return {**shapes.reservation(self.reservation, audience=audience), "holder_id": holder.pk if holder else None}
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class ConflictDetected:
     def of(cls, reservations: list[Reservation]) -> ConflictDetected:
         return cls(seat_conflict(reservations))
 
-    def data(self) -> dict[str, Any]:
-        return shapes.conflict_broadcast(self.conflict)
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return shapes.conflict_broadcast(self.conflict, audience=audience)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ReservationCancelled:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "reservation_cancelled"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         r = self.reservation
         return {
             "id": r.pk,
@@ -78,7 +80,7 @@ class ConflictResolved:
     topic: ClassVar[str] = "conflicts"
     type: ClassVar[str] = "conflict_resolved"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         return {
             "seat_id": self.seat_id,
             "policy": self.policy,
@@ -97,8 +99,8 @@ class HoldCreated:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "hold_created"
 
-    def data(self) -> dict[str, Any]:
-        return shapes.hold(self.hold)
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return shapes.hold(self.hold, audience=audience)
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,11 @@ class HoldConfirmed:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "hold_confirmed"
 
-    def data(self) -> dict[str, Any]:
-        return {**shapes.hold(self.hold), "reservation": shapes.reservation(self.reservation)}
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return {
+            **shapes.hold(self.hold, audience=audience),
+            "reservation": shapes.reservation(self.reservation, audience=audience),
+        }
 
 
 @dataclass(frozen=True)
@@ -123,5 +128,5 @@ class HoldReleased:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "hold_released"
 
-    def data(self) -> dict[str, Any]:
-        return shapes.hold(self.hold)
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return shapes.hold(self.hold, audience=audience)

@@ -4,7 +4,6 @@ stamp) and the one holder rule (:func:`reservations.models.holder_of`)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 from django.db.models import CharField, Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Cast
 
+from core import tokens
 from core.ids import get_or_raise
 from seats.errors import SeatNotFound
 from seats.models import Seat
@@ -203,14 +203,9 @@ def seat_conflict(reservations: list[Reservation]) -> Conflict:
 
 # --- Holds --------------------------------------------------------------------------------------
 
-#: What a hold token looks like (``secrets.token_urlsafe(24)``: 32 URL-safe characters); anything
+#: What a hold token looks like (``core.tokens.new_token``: 43 URL-safe characters); anything
 #: else is refused before the database is asked.
 HOLD_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-
-def hold_token_hash(token: str) -> str:
-    """How a hold token is stored: its SHA-256, hex (the token itself is shown once)."""
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
 def hold_get_by_token(token: object) -> Hold:
@@ -218,7 +213,7 @@ def hold_get_by_token(token: object) -> Hold:
     released hold is refused later, under the seat lock, by the service itself."""
     if not isinstance(token, str) or not HOLD_TOKEN.fullmatch(token):
         raise HoldNotFound()
-    hold = Hold.objects.filter(token_hash=hold_token_hash(token)).first()
+    hold = Hold.objects.filter(token_hash=tokens.digest(token)).first()
     if hold is None:
         raise HoldNotFound()
     return hold

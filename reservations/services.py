@@ -9,7 +9,6 @@ outcomes and publish domain events (:mod:`reservations.events`); rendering is
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +16,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from core import events
+from core import events, tokens
 from core.errors import ValidationFailed
 from core.ids import parse_id
 from core.timefmt import iso_utc
@@ -29,7 +28,15 @@ from timesync import clock, consistency
 from timesync.consistency import Mode
 from timesync.selectors import node_get
 
-from .errors import HoldExpired, HoldNotFound, NoConflict, ReservationNotFound, SeatAlreadyReserved, SeatHeld
+from .errors import (
+    HoldExpired,
+    HoldNotFound,
+    InvalidCancelToken,
+    NoConflict,
+    ReservationNotFound,
+    SeatAlreadyReserved,
+    SeatHeld,
+)
 from .events import (
     ConflictDetected,
     ConflictResolved,
@@ -44,7 +51,6 @@ from .selectors import (
     Conflict,
     hold_get,
     hold_get_by_token,
-    hold_token_hash,
     reservation_get,
     seat_holds,
 )
@@ -57,6 +63,8 @@ class ReservationOutcome:
     conflict_detected: bool
     # The seat's other active reservations, which the node could not see (stamped in its future).
     hidden: tuple[Reservation, ...] = ()
+    # Shown to the customer once (DESIGN §6); only its digest is stored.
+    cancel_token: str = ""
 
 
 def reservation_create(
@@ -76,8 +84,9 @@ def reservation_create(
     live on its clock: ``SeatHeld`` (409).  In ``bounded`` a node too far from the median clock
     is fenced: ``NodeFenced`` (503), nothing written.  Otherwise insert with ``created_at =
     t_node`` and ``recorded_at = t_true``; if the seat has active reservations the node could
-    not see, the new one is in conflict.  Appended to the history (``reserve``) by ``actor``,
-    refusals included.
+    not see, the new one is in conflict.  The outcome carries the reservation's cancel token
+    (only its digest is stored).  Appended to the history (``reserve``) by ``actor``, refusals
+    included.
 
     Raises ``SeatNotFound`` (404), ``InvalidServerId`` (400), ``LockTimeout`` (409).
     """
@@ -98,6 +107,7 @@ def reservation_create(
         view = node_view(mode, t_node=t_node, t_true=t_true)
         seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
 
+        cancel_token, cancel_token_digest = tokens.new_token()
         reservation = Reservation.objects.create(
             seat=seat,
             node=node,
@@ -106,12 +116,15 @@ def reservation_create(
             recorded_at=t_true,
             node_offset=offset,
             conflict_detected=bool(active),
+            cancel_token_digest=cancel_token_digest,
         )
         op.ok(**sale_value(reservation, active))
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
             events.publish(ConflictDetected.of([*active, reservation]))
-    return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
+    return ReservationOutcome(
+        reservation=reservation, conflict_detected=bool(active), hidden=tuple(active), cancel_token=cancel_token
+    )
 
 
 def seat_refuse_if_taken(
@@ -153,17 +166,29 @@ def sale_value(reservation: Reservation, hidden: list[Reservation]) -> dict[str,
     }
 
 
-def reservation_cancel(*, reservation_id: int | str, actor: Actor | None = None) -> Reservation:
+def reservation_cancel(
+    *,
+    reservation_id: int | str,
+    cancel_token: str | None = None,
+    token_required: bool = False,
+    actor: Actor | None = None,
+) -> Reservation:
     """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set).
 
-    Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation.
-    Appended to the history (``cancel``) by ``actor``.
+    With ``token_required`` (production, not staff: ``core.permissions.may_cancel_without_token``)
+    ``cancel_token`` must be the reservation's (DESIGN §6, pretix's order secret).
+
+    Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation and
+    ``InvalidCancelToken`` (403) for a missing or wrong token; nothing changes then.  Appended to
+    the history (``cancel``) by ``actor``, a refused token included.
     """
     args = {"reservation_id": reservation_id}
     with operation("cancel", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         found = reservation_get(reservation_id)
+        op.decided(seat_id=found.seat_id)
+        if token_required and not tokens.matches(cancel_token, found.cancel_token_digest):
+            raise InvalidCancelToken(found.pk)
         seat = seat_lock(found.seat_id)
-        op.decided(seat_id=seat.pk)
         # Re-read under the seat lock: it may have been cancelled or bumped meanwhile.
         seat_active = list(Reservation.objects.active().for_seat(seat))
         reservation = next((r for r in seat_active if r.pk == found.pk), None)
@@ -303,7 +328,7 @@ def hold_create(
     (``SeatHeld``); fenced in ``bounded`` (``NodeFenced``, 503).  Otherwise the hold is stamped
     by the node's clock: ``created_at = t_node``, ``expires_at = t_node + ttl``; true time is
     kept too (``recorded_at``, ``true_expires_at``).  Returns the hold and its token (shown once,
-    stored hashed).  Appended to the history (``hold``).
+    stored as a digest: ``core.tokens``).  Appended to the history (``hold``).
 
     Raises ``ValidationFailed`` (ttl outside 1 … 7200 s), ``SeatNotFound``, ``InvalidServerId``.
     """
@@ -324,12 +349,12 @@ def hold_create(
         view = node_view(mode, t_node=t_node, t_true=t_true)
         seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
 
-        token = secrets.token_urlsafe(24)
+        token, token_digest = tokens.new_token()
         hold = Hold.objects.create(
             seat=seat,
             node=node,
             customer_name=customer_name,
-            token_hash=hold_token_hash(token),
+            token_hash=token_digest,
             ttl_seconds=ttl,
             created_at=t_node,
             expires_at=t_node + timedelta(seconds=ttl),
@@ -358,8 +383,9 @@ def hold_confirm(
     decides): ``HoldExpired`` (409).  Then the rule of :func:`reservation_create`, the hold
     itself aside: a reservation the node sees (``SeatAlreadyReserved``: the hold was stolen)
     or another live hold (``SeatHeld``) refuses it.  Otherwise a reservation stamped by the
-    confirming node's clock, possibly in conflict with reservations it could not see; the
-    hold becomes ``confirmed``.  Appended to the history (``confirm``).
+    confirming node's clock, possibly in conflict with reservations it could not see, with its
+    cancel token (as ``reservation_create``'s); the hold becomes ``confirmed``.  Appended to the
+    history (``confirm``).
 
     Raises ``HoldNotFound`` (404: unknown token, or the hold already confirmed or released),
     ``InvalidServerId``, ``NodeFenced`` (503, bounded).
@@ -393,6 +419,7 @@ def hold_confirm(
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
         seat_refuse_if_taken(seat.pk, view, active, holds, server_id=node.pk, own_hold=hold.pk)
 
+        cancel_token, cancel_token_digest = tokens.new_token()
         reservation = Reservation.objects.create(
             seat=seat,
             node=node,
@@ -401,6 +428,7 @@ def hold_confirm(
             recorded_at=t_true,
             node_offset=offset,
             conflict_detected=bool(active),
+            cancel_token_digest=cancel_token_digest,
         )
         hold.status, hold.confirmed_at, hold.reservation = Hold.Status.CONFIRMED, t_true, reservation
         hold.save(update_fields=["status", "confirmed_at", "reservation"])
@@ -409,7 +437,9 @@ def hold_confirm(
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
             events.publish(ConflictDetected.of([*active, reservation]))
-    return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
+    return ReservationOutcome(
+        reservation=reservation, conflict_detected=bool(active), hidden=tuple(active), cancel_token=cancel_token
+    )
 
 
 def hold_release(*, token: str | None = None, hold_id: int | None = None, actor: Actor | None = None) -> Hold:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from core.tokens import digest as hold_token_hash
 from history.models import Operation
 from lab.checker import DOUBLE_SALE, INVERSION, STALE_ACCEPTANCE, STALE_REFUSAL, check, ops_from_rows, pairs
 from reservations.errors import HoldExpired, SeatHeld
 from reservations.models import Hold, Reservation
-from reservations.selectors import hold_token_hash
 from reservations.services import hold_confirm, hold_create, reservation_create
 from timesync.services import consistency_mode_set, node_offset_set
 
@@ -372,3 +372,42 @@ def test_holds_command_shows_each_nodes_countdown(frozen_clock, seat):
     out = StringIO()
     call_command("holds", "--all", stdout=out)
     assert "1 hold(s)" in out.getvalue() and "(over)" in out.getvalue()
+
+
+# --- Production: initials, Idempotency-Key, cancel tokens ------------------------------------------
+
+
+def test_anonymous_readers_see_the_holders_initials_in_production(api, settings, frozen_clock, seat):
+    settings.SEATCLOCK_PUBLIC_NAMES = False
+    created = post_hold(api, seat.pk, name="Jean Dupont").json()
+    assert created["customer_name"] == "J. D."
+    (listed,) = api.get("/api/holds").json()["holds"]
+    assert listed["customer_name"] == "J. D."
+    assert Hold.objects.get().customer_name == "Jean Dupont"  # stored whole
+    confirmed = api.post(f"/api/holds/{created['hold_token']}/confirm", {}, format="json").json()
+    assert confirmed["customer_name"] == "J. D." and confirmed["cancel_token"]
+
+
+def test_an_idempotency_key_makes_a_retried_hold_one_hold(api, frozen_clock, seat):
+    body = {"seat_id": seat.pk, "customer_name": "Jean Dupont", "ttl_seconds": 60}
+    first = api.post("/api/holds", body, format="json", HTTP_IDEMPOTENCY_KEY="hold-key-0001")
+    again = api.post("/api/holds", body, format="json", HTTP_IDEMPOTENCY_KEY="hold-key-0001")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert Hold.objects.count() == 1 and Operation.objects.filter(f="hold").count() == 1
+    token = first.json()["hold_token"]
+    one = api.post(f"/api/holds/{token}/confirm", {}, format="json", HTTP_IDEMPOTENCY_KEY="confirm-key-01")
+    two = api.post(f"/api/holds/{token}/confirm", {}, format="json", HTTP_IDEMPOTENCY_KEY="confirm-key-01")
+    assert one.status_code == two.status_code == 201 and one.json() == two.json()
+    assert Reservation.objects.count() == 1
+
+
+def test_a_confirmed_hold_is_cancelled_with_its_cancel_token_in_production(api, settings, frozen_clock, seat):
+    settings.SEATCLOCK_CANCEL_TOKEN_REQUIRED = True
+    token = post_hold(api, seat.pk).json()["hold_token"]
+    made = api.post(f"/api/holds/{token}/confirm", {}, format="json").json()
+    assert api.delete(f"/api/reservations/{made['id']}").status_code == 403
+    ok = api.delete(f"/api/reservations/{made['id']}", HTTP_X_CANCEL_TOKEN=made["cancel_token"])
+    assert ok.status_code == 204
+    cancels = list(Operation.objects.filter(f="cancel").values_list("outcome", "error"))
+    assert cancels == [("fail", "INVALID_CANCEL_TOKEN"), ("ok", "")]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reservations", "0005_consistency_settings_moved"),
+        ("reservations", "0006_reservation_cancel_token_digest"),
         ("seats", "0001_initial"),
         ("timesync", "0003_consistencysettings"),
     ]
