@@ -205,3 +205,14 @@ def test_check_history_reads_a_file_and_exits_1_on_an_invalid_history(tmp_path):
     with pytest.raises(CommandError) as refused:
         call_command("check_history", "--file", str(unpaired), stdout=StringIO())
     assert refused.value.returncode == 2 and "event 1" in str(refused.value)
+
+
+def test_a_sale_overlapping_the_hold_that_made_it_is_not_blamed():
+    # The hold's transaction and the sale's overlapped: either may have decided first.
+    overlapping = [
+        op(1, "hold", "ok", 0, 2, hold_id=20, true_expires_at=at(60).isoformat()),
+        sale(2, 1, 3, reservation=10),
+    ]
+    assert check(overlapping).valid
+    # The same sale asked once the hold had completed steals it.
+    assert pairs(check([overlapping[0], sale(2, 2.5, 3, reservation=10)]).anomalies) == [(STALE_ACCEPTANCE, 1, 2)]
