@@ -185,6 +185,7 @@ def test_time_status(api, frozen_clock):
     # Additive: the drift rate and the figures of the last NTP sync (none yet).
     assert set(body) - spec == {
         "drift_ppm",
+        "offset_since",
         "last_sync_offset_seconds",
         "last_sync_delay_seconds",
         "last_sync_stratum",
