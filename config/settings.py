@@ -363,12 +363,14 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Seatclock's own loggers (seatclock.*) log at SEATCLOCK_LOG_LEVEL; libraries only warnings and
+# errors, so no library's INFO line (matplotlib building its font cache…) lands in a command's output.
 SEATCLOCK_LOG_LEVEL = env.str("SEATCLOCK_LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": SEATCLOCK_LOG_LEVEL},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"seatclock": {"level": SEATCLOCK_LOG_LEVEL}, "django.request": {"level": "ERROR"}},
 }

@@ -15,6 +15,11 @@ def scenario_list() -> QuerySet[Scenario]:
     )
 
 
+def scenario_names() -> list[str]:
+    """Every stored scenario's name, in id order (built-in ones first)."""
+    return list(Scenario.objects.order_by("id").values_list("name", flat=True))
+
+
 def scenario_get(name: object) -> Scenario:
     if not isinstance(name, str):
         raise ScenarioNotFound(name)
