@@ -121,7 +121,7 @@ def test_double_booking_through_a_lagging_node_and_conflicts(api, venue, frozen_
     assert conflict["seat_id"] == venue[0].pk
     assert conflict["conflict_count"] == 2
     assert [r["id"] for r in conflict["reservations"]] == [second.json()["id"], first["id"]]
-    assert set(conflict["reservations"][0]) == RESERVATION_KEYS | {"node_offset_seconds", "reason"}
+    assert set(conflict["reservations"][0]) == RESERVATION_KEYS | {"node_offset_seconds", "reason", "hidden_ids"}
     assert conflict["reservations"][0]["recorded_at"] == "2026-06-28T10:30:03Z"
     assert conflict["winner_id"] == second.json()["id"]
     assert conflict["true_first_id"] == first["id"]
