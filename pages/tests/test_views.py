@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 XSS = "<img src=x onerror=alert(1)>"
 
 
-SEAT_BUTTON = re.compile(r'<button type="button" class="seat seat--(\w+)"[^>]*?data-label="(\w+)"[^>]*?aria-label="([^"]*)"')
+SEAT_BUTTON = re.compile(
+    r'<button type="button" class="seat seat--(\w+)"[^>]*?data-label="(\w+)"[^>]*?aria-label="([^"]*)"'
+)
 
 
 def seat_buttons(html: str) -> dict[str, tuple[str, str]]:

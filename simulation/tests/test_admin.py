@@ -129,9 +129,7 @@ def test_set_offset_action_refuses_bad_input(staff):
     )
     assert response.status_code == 200  # the form again, with its error
     # As informative as the API's error (the same words), not Django's "Enter a number."
-    assert response.context["form"].errors == {
-        "offset_seconds": ["Must be a finite number of seconds within ±86400."]
-    }
+    assert response.context["form"].errors == {"offset_seconds": ["Must be a finite number of seconds within ±86400."]}
     assert ServerNode.objects.get(pk="server-2").offset_seconds == 0.0
 
 
@@ -180,3 +178,66 @@ def test_admin_names_seatclock_and_shows_instants_to_the_microsecond(staff, venu
     assert "-10.123456789" not in node_page  # offsets rounded
     assert "2026-06-28 10:30:00.000000" in node_page  # offset_since, to the microsecond
 
+
+def test_sync_now_action_syncs_the_selected_nodes_over_real_ntp(staff, settings):
+    server = NtpServer(host="127.0.0.1", port=0, stratum=3)
+    server.start_in_thread()
+    try:
+        settings.SEATCLOCK_NTP_SERVER = f"127.0.0.1:{server.port}"
+        ServerNode.objects.update(offset_seconds=-3.0, ntp_synced=False)
+        staff.post(
+            reverse("admin:timesync_servernode_changelist"),
+            {"action": "sync_now", ACTION_CHECKBOX_NAME: ["server-1", "server-4"]},
+        )
+    finally:
+        server.shutdown()
+    nodes = {n.pk: n for n in ServerNode.objects.all()}
+    for synced in ("server-1", "server-4"):
+        assert nodes[synced].ntp_synced is True
+        assert nodes[synced].last_sync_stratum == 3  # the figure came from our server
+        assert abs(nodes[synced].offset_seconds) < 0.5  # stepped back from -3 s
+    for untouched in ("server-2", "server-3", "server-5"):
+        assert nodes[untouched].offset_seconds == -3.0 and nodes[untouched].ntp_synced is False
+
+
+def test_sync_now_failure_is_reported_and_node_unchanged(staff, settings):
+    settings.SEATCLOCK_NTP_SERVER = "127.0.0.1:9"  # discard port: nobody answers
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.2
+    settings.SEATCLOCK_NTP_SAMPLES = 1
+    ServerNode.objects.filter(pk="server-2").update(offset_seconds=-3.0, ntp_synced=False)
+    response = staff.post(
+        reverse("admin:timesync_servernode_changelist"),
+        {"action": "sync_now", ACTION_CHECKBOX_NAME: ["server-2"]},
+        follow=True,
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert any("server-2" in t for t in texts)
+    assert ServerNode.objects.get(pk="server-2").offset_seconds == -3.0
+
+
+def test_add_node_in_admin(staff):
+    staff.post(reverse("admin:timesync_servernode_add"), {"server_id": "server-6"})
+    assert ServerNode.objects.filter(pk="server-6", offset_seconds=0.0).exists()
+
+
+def test_apply_scenario_action(staff):
+    scenario = Scenario.objects.get(name="major_drift")
+    staff.post(
+        reverse("admin:simulation_scenario_changelist"),
+        {"action": "apply", ACTION_CHECKBOX_NAME: [scenario.pk]},
+    )
+    offsets = dict(ServerNode.objects.values_list("server_id", "offset_seconds"))
+    assert offsets == {"server-1": 0.0, "server-2": -10.0, "server-3": 5.0, "server-4": -3.0, "server-5": 0.0}
+
+
+def test_apply_action_needs_exactly_one_scenario(staff):
+    ids = list(Scenario.objects.values_list("pk", flat=True))
+    staff.post(reverse("admin:simulation_scenario_changelist"), {"action": "apply", ACTION_CHECKBOX_NAME: ids})
+    assert set(ServerNode.objects.values_list("offset_seconds", flat=True)) == {0.0}
+
+
+def test_scenario_change_page_has_offset_inline(staff):
+    scenario = Scenario.objects.get(name="major_drift")
+    response = staff.get(reverse("admin:simulation_scenario_change", args=[scenario.pk]))
+    assert response.status_code == 200
+    assert "drift_ppm" in response.content.decode()
