@@ -178,9 +178,14 @@
     var stage = $("grid").previousElementSibling;
     var width = scroll.clientWidth - 14;
     var height = phone ? Infinity : scroll.clientHeight - 12 - (stage ? stage.offsetHeight + 4 : 0);
-    // Each seat takes its size plus a gap of 12 % of it; two label columns, a 14 px label row.
-    var byWidth = (width - 2 * 22.4) / (columns * 1.12 + 0.12);
-    var byHeight = (height - 14) / (rows * 1.12 + 0.12);
+    // n seats of size s need n·s + (n + 1) gaps, a gap being 12 % of s but at least 2 px;
+    // beside them two 1.4rem label columns, above them a 14 px label row.
+    function largest(avail, n) {
+      var s = avail / (n * 1.12 + 0.12);
+      return s * 0.12 >= 2 ? s : (avail - 2 * (n + 1)) / n;
+    }
+    var byWidth = largest(width - 2 * 22.4, columns);
+    var byHeight = largest(height - 14, rows);
     var fit = Math.min(byWidth, byHeight, phone ? 34 : 46);
     // Readable and easy to click by default: a wide venue then scrolls inside its panel.
     var base = fitAll ? fit : Math.max(phone ? 22 : 16, fit);
