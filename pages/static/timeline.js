@@ -37,7 +37,7 @@
     return window.interpolate ? window.interpolate(text, values, true) : text.replace(/%\((\w+)\)s/g, function (m, k) { return values[k]; });
   }
 
-  var MARGINS = { left: 152, right: 14, top: 16, bottom: 22 };
+  var MARGINS = { left: 152, right: 14, top: 22, bottom: 22 };
   var M = MARGINS;
   var FPS = 15;
 
@@ -133,7 +133,7 @@
   Timeline.prototype._resize = function () {
     var box = this.container.getBoundingClientRect();
     // Narrow screens: the lane names take less room, the offset goes under the name.
-    M = box.width < 600 ? { left: 78, right: 8, top: 16, bottom: 22, stacked: true } : MARGINS;
+    M = box.width < 600 ? { left: 78, right: 8, top: 22, bottom: 22, stacked: true } : MARGINS;
     this.width = Math.max(200, Math.floor(box.width));
     this.height = Math.max(120, Math.floor(box.height));
     this.svg.attr("viewBox", "0 0 " + this.width + " " + this.height);
@@ -400,6 +400,8 @@
     this.axisName.attr("x", 4).attr("y", H - 6);
     this.gAxis.attr("transform", "translate(0," + (H - M.bottom) + ")")
       .call(d3.axisBottom(x).ticks(ticks).tickFormat(d3.utcFormat("%H:%M:%S")).tickSizeOuter(0));
+    // A tick label cut by the right edge says nothing: hide it.
+    this.gAxis.selectAll(".tick text").style("display", function (d) { return x(d) > W - M.right - 26 ? "none" : null; });
     this.gGrid.selectAll("line").data(x.ticks(ticks), function (d) { return +d; }).join("line")
       .attr("x1", x).attr("x2", x).attr("y1", M.top - 6).attr("y2", H - M.bottom);
 
@@ -466,6 +468,7 @@
       var g = enter.append("g").attr("class", "tl-blind-write");
       g.append("rect").attr("class", "tl-blind");
       g.append("line").attr("class", "tl-horizon");
+      g.append("text").attr("class", "tl-blind-label");
       return g;
     });
     blindG.attr("data-writer-id", function (d) { return d.writer.id; }).attr("data-seat-id", function (d) { return d.conflict.seatId; })
@@ -474,6 +477,17 @@
       .attr("x", function (d) { return x(Math.min(d.writer.stamp, d.writer.at)); })
       .attr("width", function (d) { return Math.abs(x(d.writer.at) - x(d.writer.stamp)); })
       .attr("y", function (d) { return y(d.writer.lane) - half; }).attr("height", half * 2);
+    blindG.select("text")
+      .attr("x", function (d) { return Math.max(M.left, x(Math.min(d.writer.stamp, d.writer.at))) + 6; })
+      .attr("y", function (d) { return y(d.writer.lane) - 5; })
+      .text(function (d) {
+        // Room left of the writer's own label (about 190 px by its dot); ~7 px a character.
+        var room = Math.abs(x(d.writer.at) - x(d.writer.stamp)) - 200;
+        var values = { node: d.writer.lane, time: clockText(d.writer.stamp) };
+        var long = fmt(_("%(node)s read %(time)s: every later stamp was invisible to it"), values);
+        var short = fmt(_("%(node)s read %(time)s"), values);
+        return long.length * 7 <= room ? long : short.length * 7 <= room ? short : "";
+      });
     blindG.select("line")
       .attr("x1", function (d) { return x(d.writer.stamp); }).attr("x2", function (d) { return x(d.writer.stamp); })
       .attr("y1", function (d) {
@@ -505,7 +519,7 @@
     // The arc rises above the higher of the two bookings, but never above the plot.
     var apex = function (d) {
       var top = Math.min(y(d.a.lane), y(d.b.lane));
-      var lift = Math.max(14, Math.min(60, Math.abs(x(d.b.at) - x(d.a.at)) * 0.4 + 12));
+      var lift = Math.max(16, Math.min(60, Math.abs(x(d.b.at) - x(d.a.at)) * 0.4 + 12));
       return Math.max(2, top - lift);
     };
     var linkPath = function (d) {
@@ -565,11 +579,13 @@
       .attr("r", Math.max(3.5, Math.min(7, half * 0.5)));
     res.select(".tl-holder-ring").attr("cx", function (d) { return x(d.at); }).attr("cy", function (d) { return y(d.lane); })
       .attr("r", function (d) { var role = roles.get(d.id); return role === "holder" || role === "both" ? Math.max(6, Math.min(11, half * 0.8)) : 0; });
-    var right = W - M.right;
+    // A booking's label sits just above its lane, left of its dot (right of it near the left
+    // edge): two bookings close in time on neighbouring lanes then never write over each other.
+    var leftRoom = function (d) { return x(d.at) - M.left > 150; };
     res.select(".tl-res-label")
-      .attr("x", function (d) { return Math.min(x(d.at), right - 4); })
-      .attr("text-anchor", function (d) { return x(d.at) > right - 90 ? "end" : "middle"; })
-      .attr("y", function (d) { return y(d.lane) - half * 0.55 - 2; });
+      .attr("x", function (d) { return leftRoom(d) ? x(d.at) - 10 : x(d.at) + 10; })
+      .attr("text-anchor", function (d) { return leftRoom(d) ? "end" : "start"; })
+      .attr("y", function (d) { return y(d.lane) - 5; });
     res.select(".tl-res-name").text(function (d) {
       if (reservations.length > 60) return "";
       var seat = self.seatLabel(d.seatId);
@@ -596,7 +612,8 @@
     mk.select(".tl-marker-sym").attr("x", function (d) { return x(d.at); }).attr("y", function (d) { return y(d.lane) + 5; })
       .style("font-size", Math.max(12, Math.min(18, half * 1.2)) + "px")
       .text(function (d) { return KINDS[d.kind].symbol; });
-    mk.select(".tl-marker-label").attr("x", function (d) { return x(d.at) + 8; }).attr("y", function (d) { return y(d.lane) - half * 0.55; })
+    // Under the lane line: the bookings' labels are above it.
+    mk.select(".tl-marker-label").attr("x", function (d) { return x(d.at) + 8; }).attr("y", function (d) { return y(d.lane) + Math.min(13, half + 3); })
       .text(function (d) { return d.label; });
 
     // Cluster-wide events: resets, mode switches.

@@ -121,7 +121,7 @@ def demo(site) -> Site:
 
 def screenshot_dir(tmp_path: Path) -> Path:
     """Where screenshots go: a temporary folder, or the one SEATCLOCK_SCREENSHOTS names
-    (``SEATCLOCK_SCREENSHOTS=docs ./test.sh -k browser`` refreshes the README's and docs/live.md's)."""
+    (``SEATCLOCK_SCREENSHOTS=docs ./test.sh -m browser`` refreshes the README's and docs/live.md's)."""
     wanted = os.environ.get("SEATCLOCK_SCREENSHOTS")
     folder = BASE_DIR / wanted if wanted else tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)

@@ -231,7 +231,6 @@ def test_story_mode_runs_to_the_end_and_the_timeline_links_the_conflict(demo, br
     expect(page.locator('#tl-canvas g.tl-marker[data-kind="sync"][data-lane="server-2"]')).to_have_count(1)
     step(6)
     expect(narration).to_contain_text("409 SEAT_ALREADY_RESERVED")
-    page.screenshot(path=str(screenshot_dir(tmp_path) / "seat-map-story-end.png"))
     assert expected_errors(page) == []
     page.context.close()
 
