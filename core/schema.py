@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularRedocView
 from rest_framework import serializers
 
@@ -197,6 +197,7 @@ class OfflineRedocView(SpectacularRedocView):
     """drf-spectacular's ReDoc page served from this server alone: the bundled (sidecar) ReDoc, no
     web font (``config/templates/drf_spectacular/redoc.html``) and :data:`OFFLINE_DOCS_POLICY`."""
 
+    @extend_schema(exclude=True)
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
         response["Content-Security-Policy"] = OFFLINE_DOCS_POLICY

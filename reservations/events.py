@@ -87,7 +87,8 @@ class ReservationsCleared:
 
 @dataclass(frozen=True)
 class ConflictResolved:
-    """``conflict_resolved``: the seat keeps ``kept`` (its holder now); ``bumped`` lost it."""
+    """``conflict_resolved``: the seat keeps ``kept`` (its holder now); ``bumped`` lost it, at true
+    time ``bumped_at``."""
 
     seat_id: int
     policy: str
@@ -105,4 +106,5 @@ class ConflictResolved:
             "bumped_ids": [r.pk for r in self.bumped],
             "fair": self.fair,
             "holder_id": self.kept.pk,
+            "bumped_at": iso_utc(self.bumped[0].bumped_at) if self.bumped and self.bumped[0].bumped_at else None,
         }

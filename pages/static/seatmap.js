@@ -405,7 +405,7 @@
       var result = await api("POST", "/api/reservations/conflicts/" + seatId + "/resolve", { policy: policy });
       if (result.ok) {
         var d = result.data;
-        forgetBumped(d.seat_id, d.bumped.map(function (r) { return r.id; }), d.kept.id);
+        forgetBumped(d.seat_id, d.bumped.map(function (r) { return r.id; }), d.kept.id, d.bumped.length ? d.bumped[0].bumped_at : null);
         $("conflicts-result").textContent = fmt(_("Seat %(label)s: kept %(name)s (#%(id)s), bumped %(bumped)s"), {
           label: seatName(d.seat_id), name: d.kept.customer_name, id: d.kept.id,
           bumped: d.bumped.map(function (r) { return "#" + r.id; }).join(", "),
@@ -421,12 +421,12 @@
     refreshConflictsSoon();
   }
 
-  function forgetBumped(seatId, ids, holderId) {
+  function forgetBumped(seatId, ids, holderId, bumpedAt) {
     var seat = seats.get(seatId);
     if (!seat) return;
     ids.forEach(function (id) {
       seat.reservations.delete(id);
-      if (timeline) timeline.endReservation(id, "bumped", null);
+      if (timeline) timeline.endReservation(id, "bumped", bumpedAt || null);
     });
     seat.holderId = holderId;
     renderSeat(seat);
@@ -864,7 +864,7 @@
         refreshConflictsSoon();
         break;
       case "conflict_resolved":
-        forgetBumped(d.seat_id, d.bumped_ids, d.holder_id);
+        forgetBumped(d.seat_id, d.bumped_ids, d.holder_id, d.bumped_at);
         refreshConflictsSoon();
         break;
       case "consistency_mode_changed":

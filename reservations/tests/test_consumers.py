@@ -208,7 +208,9 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
         ws = await connect(["conflicts"])
         others = await connect(["reservations", "time_sync"])
         try:
-            await database_sync_to_async(conflict_resolve)(seat_id=venue[7].pk, policy="earliest_timestamp")
+            resolution = await database_sync_to_async(conflict_resolve)(
+                seat_id=venue[7].pk, policy="earliest_timestamp"
+            )
             assert await ws.receive_json_from(timeout=2) == {
                 "type": "conflict_resolved",
                 "data": {
@@ -218,6 +220,7 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
                     "bumped_ids": [first.reservation.pk],
                     "fair": False,
                     "holder_id": second.reservation.pk,
+                    "bumped_at": iso_utc(resolution.bumped[0].bumped_at),  # additive: true time (the timeline)
                 },
             }
             assert await others.receive_nothing(timeout=0.2)
