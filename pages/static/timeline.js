@@ -481,6 +481,8 @@
       .attr("x", function (d) { return Math.max(M.left, x(Math.min(d.writer.stamp, d.writer.at))) + 6; })
       .attr("y", function (d) { return y(d.writer.lane) - 5; })
       .text(function (d) {
+        // Words only where they can be read: a few conflicts at a time, or the one in focus.
+        if (blinds.length > 2 && d.conflict.seatId !== self.focusSeat) return "";
         // Room left of the writer's own label (about 190 px by its dot); ~7 px a character.
         var room = Math.abs(x(d.writer.at) - x(d.writer.stamp)) - 200;
         var values = { node: d.writer.lane, time: clockText(d.writer.stamp) };
@@ -545,12 +547,16 @@
       .attr("x", function (d) { return (x(d.a.at) + x(d.b.at)) / 2; })
       .attr("y", function (d) { return Math.max(11, apex(d) - 3); })
       .text(function (d) {
+        if (links.length > 4 && d.conflict.seatId !== self.focusSeat) return "";
         var seat = self.seatLabel(d.conflict.seatId);
         return d.conflict.fair ? fmt(_("%(seat)s ✓ fair"), { seat: seat }) : fmt(_("%(seat)s ✗ unfair"), { seat: seat });
       });
 
     // Bookings: the dot (true instant), the tick (node stamp), the dashed gap, labels.
-    var crowded = reservations.length > 24;
+    // Under load (the load generator, a rush) names and roles would write over each other:
+    // beyond a dozen bookings in the window only seat labels remain, beyond 40 none (the
+    // conflict in focus keeps its words).
+    var crowded = reservations.length > 12;
     var roles = new Map(); // reservation id -> "holder" | "first" | "both"
     this.conflicts.forEach(function (c) {
       if (c.resolved) return;
@@ -586,15 +592,17 @@
       .attr("x", function (d) { return leftRoom(d) ? x(d.at) - 10 : x(d.at) + 10; })
       .attr("text-anchor", function (d) { return leftRoom(d) ? "end" : "start"; })
       .attr("y", function (d) { return y(d.lane) - 5; });
+    var focused = function (d) { return self.focusSeat !== null && d.seatId === self.focusSeat; };
     res.select(".tl-res-name").text(function (d) {
-      if (reservations.length > 60) return "";
+      if (reservations.length > 40 && !focused(d)) return "";
       var seat = self.seatLabel(d.seatId);
-      return crowded ? seat : seat + " " + String(d.name).slice(0, 14);
+      return crowded && !focused(d) ? seat : seat + " " + String(d.name).slice(0, 14);
     });
     res.select(".tl-badge")
       .attr("class", function (d) { return "tl-badge tl-badge--" + (roles.get(d.id) === "first" ? "first" : "holder"); })
       .text(function (d) {
         var role = roles.get(d.id);
+        if (crowded && !focused(d)) return "";
         if (role === "holder") return " · " + _("holder");
         if (role === "first") return " · " + _("truly 1st");
         if (role === "both") return " · " + _("holder, truly 1st");
