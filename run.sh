@@ -6,10 +6,22 @@
 #   REDIS_URL             Redis channel layer instead of the in-memory one
 #   SEATCLOCK_NTP_SERVER            default 127.0.0.1:NTP_PORT (started here); pool.ntp.org for the real pool
 #   NTP_PORT              the port of the NTP server started here (default 1123)
+#   DEBUG                 Django's debug pages: on here for the local demo (never in production
+#                         mode, where settings refuse it); error reports never show secrets
+#   SKIP_INSTALL=1        use .venv as it is (no pip)
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./scripts/venv.sh
-ensure_venv requirements.txt
+if [ "${SKIP_INSTALL:-0}" = 1 ] && [ -x .venv/bin/python ]; then
+  PY=.venv/bin/python
+else
+  ensure_venv requirements.txt
+fi
+
+# The local demo is the one place with debug pages (serve.sh never has them).
+if [ "${SEATCLOCK_MODE:-demo}" = demo ]; then
+  export DEBUG=${DEBUG:-true}
+fi
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}

@@ -31,6 +31,8 @@ fail() { echo "serve.sh: $*" >&2; exit 2; }
 [[ "${REDIS_URL:-}" == redis://* || "${REDIS_URL:-}" == rediss://* ]] \
   || fail "REDIS_URL is required (redis://host:port/db): the processes share events and rate limits through it"
 export SEATCLOCK_MODE=${SEATCLOCK_MODE:-production}
+# Never Django's debug pages here, whatever the mode or the environment says (they show settings).
+export DEBUG=false
 if [ "$SEATCLOCK_MODE" = production ]; then
   [ -n "${SECRET_KEY:-}" ] || fail "SEATCLOCK_MODE=production needs SECRET_KEY"
   [ -n "${ALLOWED_HOSTS:-}" ] || fail "SEATCLOCK_MODE=production needs ALLOWED_HOSTS (comma-separated host names)"
@@ -60,7 +62,8 @@ export PROMETHEUS_MULTIPROC_DIR
 rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
 export SEATCLOCK_LOG_LEVEL=${SEATCLOCK_LOG_LEVEL:-WARNING}
 
-$PY manage.py migrate --noinput
+# Migrations may run long and wait for locks: no statement or lock timeout for them.
+SEATCLOCK_DB_STATEMENT_TIMEOUT=0 SEATCLOCK_DB_LOCK_TIMEOUT=0 $PY manage.py migrate --noinput
 $PY manage.py seed_venue --if-empty --rows "${SEED_VENUE%x*}" --seats-per-row "${SEED_VENUE#*x}"
 $PY manage.py collectstatic --noinput -v0
 

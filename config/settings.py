@@ -15,6 +15,7 @@ controls open.  ``DATABASE_URL`` points it at PostgreSQL, ``REDIS_URL`` at Redis
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -103,7 +104,11 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SEATCLOCK_MODE=production needs SECRET_KEY set in the environment.")
     SECRET_KEY = "seatclock-demo-only-not-secret"
 
-DEBUG = _bool("DEBUG", not SEATCLOCK_PRODUCTION)
+# Django's debug pages render settings and local variables: only for the local demo, which run.sh
+# starts with DEBUG=true itself.  Off by default (serve.sh forces it off), refused in production.
+DEBUG = _bool("DEBUG", False)
+if DEBUG and SEATCLOCK_PRODUCTION:
+    raise ImproperlyConfigured("DEBUG must be off with SEATCLOCK_MODE=production (debug pages show settings).")
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS", [] if SEATCLOCK_PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -124,7 +129,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_prometheus",
+    "axes",
     # Seatclock, ground floor first (docs/architecture.md)
+    "core",
     "timesync",
     "seats",
     "reservations",
@@ -136,6 +143,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.ApiErrorEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -146,6 +154,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ops.throttling.RateLimitHeadersMiddleware",
+    # Admin login throttling (django-axes): last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -184,8 +194,30 @@ DATABASE_URL = env.str("DATABASE_URL", default="")
 # pool (Django 5.1+), for ASGI servers.
 SEATCLOCK_DB_CONN_MAX_AGE = _int("SEATCLOCK_DB_CONN_MAX_AGE", 0)
 SEATCLOCK_DB_POOL_SIZE = _int("SEATCLOCK_DB_POOL_SIZE", 0)
+# A database that does not answer must not hold a request (PostgreSQL only; seconds, 0 = off).
+# Connect: the whole handshake (libpq rounds below 2 s up to 2).  Lock: the longest wait for a
+# row lock, then 409 LOCK_TIMEOUT + Retry-After (pretix: 3 s).  Statement: the server cancels a
+# longer statement; the client gives up one second later (a server that stopped answering).
+# All three are connection parameters, sent once when a connection opens: no per-request cost.
+SEATCLOCK_DB_CONNECT_TIMEOUT = _int("SEATCLOCK_DB_CONNECT_TIMEOUT", 2, minimum=1)
+SEATCLOCK_DB_LOCK_TIMEOUT = float(_number("SEATCLOCK_DB_LOCK_TIMEOUT", float, 3.0, minimum=0.0))
+SEATCLOCK_DB_STATEMENT_TIMEOUT = float(_number("SEATCLOCK_DB_STATEMENT_TIMEOUT", float, 5.0, minimum=0.0))
 if DATABASE_URL:
     _database = env.db_url_config(DATABASE_URL)
+    if _database["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend plus a client-side deadline and a reconnect backoff (core/postgresql).
+        _database["ENGINE"] = "core.postgresql"
+        _database["OPTIONS"] = {
+            **_database.get("OPTIONS", {}),
+            "connect_timeout": SEATCLOCK_DB_CONNECT_TIMEOUT,
+            "options": " ".join(
+                f"-c {name}={round(seconds * 1000)}"
+                for name, seconds in (
+                    ("lock_timeout", SEATCLOCK_DB_LOCK_TIMEOUT),
+                    ("statement_timeout", SEATCLOCK_DB_STATEMENT_TIMEOUT),
+                )
+            ),
+        }
     if SEATCLOCK_DB_POOL_SIZE:
         _database["CONN_MAX_AGE"] = 0
         _database["OPTIONS"] = {
@@ -257,6 +289,10 @@ else:
 
 # Longest a live event may hold the request that caused it (Redis hung or unreachable), seconds.
 SEATCLOCK_EVENTS_TIMEOUT = _seconds("SEATCLOCK_EVENTS_TIMEOUT", 1.0)
+# How often each WebSocket process checks, with a numbered heartbeat through the channel layer,
+# that live events still reach it; on a failure, a gap or 5 heartbeats of silence its clients get
+# a "stale" frame and are closed, so they reconnect and re-read the API (core/consumers.py).
+SEATCLOCK_WS_HEARTBEAT = _seconds("SEATCLOCK_WS_HEARTBEAT", 1.0)
 # Where the seat-map page opens its WebSocket: 0 = the page's own host and port (run.sh: Daphne
 # serves both); serve.sh serves HTTP with gunicorn and /ws/ on another port.
 SEATCLOCK_WS_PUBLIC_PORT = _int("SEATCLOCK_WS_PUBLIC_PORT", 0)
@@ -278,15 +314,26 @@ SEATCLOCK_PAGE_MAX_LIMIT = 1000
 SEATCLOCK_RATE_LIMITS = _bool("SEATCLOCK_RATE_LIMITS", SEATCLOCK_PRODUCTION)
 SEATCLOCK_RATE_LIMIT_API = env.str("SEATCLOCK_RATE_LIMIT_API", default="100/min")
 SEATCLOCK_RATE_LIMIT_RESERVATIONS = env.str("SEATCLOCK_RATE_LIMIT_RESERVATIONS", default="10/min")
-# Behind trusted proxies, how many: DRF then takes the client address from X-Forwarded-For.
-NUM_PROXIES = _int("NUM_PROXIES", 0) if env.str("NUM_PROXIES", default="").strip() else None
+# Trusted proxies in front, how many.  0 (the default): a client is its connection's address
+# (REMOTE_ADDR) and X-Forwarded-For is ignored; N: the N-th address from the right of
+# X-Forwarded-For, the one the outermost trusted proxy saw (ops.throttling.client_address).
+NUM_PROXIES = _int("NUM_PROXIES", 0)
 # Clock controls (/api/simulation/* writes, /api/time/sync) and operator actions: open in the
 # demo, staff only in production (session or "Authorization: Token <key>").
 SEATCLOCK_OPEN_CLOCK_CONTROLS = _bool("SEATCLOCK_OPEN_CLOCK_CONTROLS", not SEATCLOCK_PRODUCTION)
+# Customers (DESIGN §6): in production DELETE /api/reservations/{id} needs the reservation's
+# cancel token (header X-Cancel-Token, returned once in the 201) or a staff user, and readers
+# who are not staff see customer names as initials ("J. D."), in responses and live events.
+SEATCLOCK_CANCEL_TOKEN_REQUIRED = _bool("SEATCLOCK_CANCEL_TOKEN_REQUIRED", SEATCLOCK_PRODUCTION)
+SEATCLOCK_PUBLIC_NAMES = _bool("SEATCLOCK_PUBLIC_NAMES", not SEATCLOCK_PRODUCTION)
+# Idempotency-Key on POST /api/reservations: how long a key's first answer is replayed, seconds.
+SEATCLOCK_IDEMPOTENCY_TTL = _seconds("SEATCLOCK_IDEMPOTENCY_TTL", 86_400.0)
+# JSON bodies nested deeper than this are refused (400) before any view sees them.
+SEATCLOCK_JSON_MAX_DEPTH = 32
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.BoundedJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         # Sessions only in production: in the demo a logged-in admin would otherwise need a
@@ -325,6 +372,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------------------
+# Admin login throttling (django-axes): after SEATCLOCK_ADMIN_LOGIN_FAILURES wrong passwords
+# from one client address, its logins are refused (429), the right password included, until
+# SEATCLOCK_ADMIN_LOGIN_COOLOFF seconds have passed.  The address is the one the rate limits
+# use (REMOTE_ADDR unless NUM_PROXIES declares proxies), never a header a client makes up.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+SEATCLOCK_ADMIN_LOGIN_FAILURES = _int("SEATCLOCK_ADMIN_LOGIN_FAILURES", 5, minimum=1)
+SEATCLOCK_ADMIN_LOGIN_COOLOFF = _seconds("SEATCLOCK_ADMIN_LOGIN_COOLOFF", 900.0)
+AXES_FAILURE_LIMIT = SEATCLOCK_ADMIN_LOGIN_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=SEATCLOCK_ADMIN_LOGIN_COOLOFF)
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_CLIENT_IP_CALLABLE = "ops.throttling.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -365,6 +429,9 @@ SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", SEATCLOCK_PRODUCTION)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Error reports (debug pages, mailed reports) never show a connection setting or a password in
+# a URL, whatever its name (core/reporting.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.reporting.SecretSafeExceptionReporterFilter"
 
 # Seatclock's own loggers (seatclock.*) log at SEATCLOCK_LOG_LEVEL; libraries only warnings and
 # errors, so no library's INFO line (matplotlib building its font cache…) lands in a command's output.

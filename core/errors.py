@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -23,6 +24,8 @@ from django.utils.translation import gettext_noop
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .permissions import Audience, audience_of
 
 logger = logging.getLogger("seatclock.api")
 
@@ -46,6 +49,11 @@ class DomainError(Exception):
         self.message = message or _(self.default_message)
         self.details = details or {}
         super().__init__(self.message)
+
+    def details_for(self, audience: Audience) -> dict[str, Any]:
+        """``details`` as ``audience`` may read them (a customer's name as initials for the
+        public: ``SeatAlreadyReserved`` overrides this); the same for everyone by default."""
+        return self.details
 
 
 class ValidationFailed(DomainError):
@@ -118,6 +126,19 @@ def database_unavailable(exc: BaseException) -> tuple[dict[str, Any], dict[str, 
     return body, {"Retry-After": str(DATABASE_RETRY_AFTER)}
 
 
+def refused_request(exc: SuspiciousOperation) -> tuple[int, dict[str, Any]]:
+    """Status and body for a request Django refuses to read (a ``SuspiciousOperation``): a body
+    above ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, too many query or form fields (above
+    ``DATA_UPLOAD_MAX_NUMBER_FIELDS``) and any other refusal 400; never a 500."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = _("The request body is larger than %(limit)s bytes") % {"limit": limit}
+        return 413, envelope("PAYLOAD_TOO_LARGE", message, {"max_bytes": limit})
+    logger.warning("request refused: %s", exc.__class__.__name__)
+    message = _("The request was refused: %(reason)s") % {"reason": exc.__class__.__name__}
+    return 400, envelope("BAD_REQUEST", message)
+
+
 class EnvelopeError(drf_exceptions.APIException):
     """An error already in the envelope, for DRF's handler to answer with its status and headers.
 
@@ -142,14 +163,20 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
-def _convert(exc: Exception) -> EnvelopeError | None:
-    """``exc`` as an :class:`EnvelopeError`, or ``None`` for an exception the API does not
-    answer (re-raised by DRF, then answered 500 by the middleware)."""
+def _convert(exc: Exception, reader: Callable[[], Audience]) -> EnvelopeError | None:
+    """``exc`` as an :class:`EnvelopeError`, its details as ``reader()`` may see them, or
+    ``None`` for an exception the API does not answer (re-raised by DRF, then answered 500 by
+    the middleware).  ``reader`` is called for domain errors only: they are raised by views,
+    after authentication, so asking who reads never queries the database again."""
     if isinstance(exc, DomainError):
-        return EnvelopeError(exc.status, envelope(exc.code, exc.message, exc.details), wait=exc.retry_after)
+        body = envelope(exc.code, exc.message, exc.details_for(reader()))
+        return EnvelopeError(exc.status, body, wait=exc.retry_after)
     if is_database_unavailable(exc):
         body, _headers = database_unavailable(exc)
         return EnvelopeError(503, body, wait=DATABASE_RETRY_AFTER)
+    if isinstance(exc, SuspiciousOperation):
+        status, body = refused_request(exc)
+        return EnvelopeError(status, body)
     if isinstance(exc, DatabaseError):
         logger.exception("database error")
         return EnvelopeError(500, error_for_status(500))
@@ -178,7 +205,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's ``EXCEPTION_HANDLER``: convert to the envelope, then delegate to DRF's handler
     (which rolls back ``ATOMIC_REQUESTS`` and sets ``WWW-Authenticate``).  ``Retry-After`` is
     whole seconds, at least 1 (DRF would truncate a 0.4 s wait to 0)."""
-    converted = _convert(exc)
+    request = context.get("request")
+    converted = _convert(exc, lambda: audience_of(getattr(request, "user", None)))
     if converted is None:
         return None
     response = drf_exception_handler(converted, context)

@@ -17,6 +17,15 @@ in-memory layer (tests, the single-process demo) keeps ``async_to_sync``: its qu
 to the loops of the consumers.
 
 The message is also serialized to JSON once here (``text``), not once per subscriber.
+
+Audiences (DESIGN §6): each topic has one group per audience (``core.permissions.Audience``),
+so an event is rendered once per audience — customer names whole for staff, as initials for
+the public in production — and never per subscriber.  In the demo there is one audience.
+
+Lost events: when a send fails (the channel layer down or hung), the next send that works is
+preceded by a ``{"type": "stale"}`` message to every group, telling subscribers that events
+were lost, so that they re-read the API (the seat map does).  A subscriber's own connection to
+the layer is watched by the consumer (``core.consumers``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from .permissions import Audience, audiences
+
 logger = logging.getLogger("seatclock.events")
 
 TOPICS = ("reservations", "time_sync", "conflicts")
@@ -46,13 +57,19 @@ class LiveEvent(Protocol):
     topic: ClassVar[str]
     type: ClassVar[str]
 
-    def data(self) -> dict[str, Any]:
-        """The event's wire data (rendered after commit, once for every subscriber)."""
+    def data(self, audience: Audience) -> dict[str, Any]:
+        """The event's wire data as ``audience`` may read it (rendered after commit, once per
+        audience, never per subscriber)."""
         ...
 
 
-def group_name(topic: str) -> str:
-    return f"seatclock.{topic}"
+def group_name(topic: str, audience: Audience) -> str:
+    """The Channels group of ``topic``'s subscribers of ``audience``."""
+    return f"seatclock.{topic}.{audience}"
+
+
+HEALTH_GROUP = "seatclock.health"
+STALE = {"type": "stale", "data": {"reason": "events_lost"}}
 
 
 def _timeout() -> float:
@@ -103,25 +120,62 @@ def ping() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer configured")
-    _group_send(layer, group_name("health"), {"type": "health.ping"})
+    _group_send(layer, HEALTH_GROUP, {"type": "health.ping"})
 
 
-def _send(topic: str, message: dict[str, Any]) -> None:
+class _Losses:
+    """Whether this process failed to send an event since its last successful send."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.lost = False
+
+    def mark(self) -> None:
+        with self._lock:
+            self.lost = True
+
+    def take(self) -> bool:
+        with self._lock:
+            lost, self.lost = self.lost, False
+            return lost
+
+
+_losses = _Losses()
+
+
+def _broadcast(layer: Any, topic: str, audience: Audience, message: dict[str, Any]) -> None:
+    # "type" names the consumer handler; "topic" lets it drop a message that was already
+    # queued when the client unsubscribed; "text" is the frame every subscriber gets.
+    event = {"type": "broadcast", "topic": topic, "message": message, "text": json.dumps(message)}
+    _group_send(layer, group_name(topic, audience), event)
+
+
+def _send(topic: str, messages: dict[Audience, dict[str, Any]]) -> None:
+    """Send each audience its rendering of one event; a failure is logged and remembered."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        # "type" names the consumer handler; "topic" lets it drop a message that was already
-        # queued when the client unsubscribed; "text" is the frame every subscriber gets.
-        event = {"type": "broadcast", "topic": topic, "message": message, "text": json.dumps(message)}
-        _group_send(layer, group_name(topic), event)
+        if _losses.take():  # events were lost since the last send: subscribers must re-read
+            for stale_topic in TOPICS:
+                for audience in messages:
+                    _broadcast(layer, stale_topic, audience, STALE)
+        for audience, message in messages.items():
+            _broadcast(layer, topic, audience, message)
     except Exception:  # the write already committed; a live update is best-effort
-        logger.warning("could not publish %s on %s", message.get("type"), topic, exc_info=True)
+        _losses.mark()
+        kind = next(iter(messages.values()), {}).get("type")
+        logger.warning("could not publish %s on %s", kind, topic, exc_info=True)
 
 
 def publish(event: LiveEvent) -> None:
-    """Send ``{"type": event.type, "data": event.data()}`` to ``event.topic`` once the
-    transaction commits (at once outside a transaction); nothing for a rolled-back write."""
+    """Send ``{"type": event.type, "data": event.data(audience)}`` to ``event.topic``'s group
+    of each audience once the transaction commits (at once outside a transaction); nothing for
+    a rolled-back write."""
     if event.topic not in TOPICS:
         raise ValueError(f"unknown topic {event.topic!r}")
-    transaction.on_commit(lambda: _send(event.topic, {"type": event.type, "data": event.data()}))
+
+    def send() -> None:
+        _send(event.topic, {audience: {"type": event.type, "data": event.data(audience)} for audience in audiences()})
+
+    transaction.on_commit(send)

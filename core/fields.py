@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -77,20 +78,53 @@ class QueryIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+#: Unicode general categories no text field accepts: controls (Cc, e.g. NUL, U+0085, U+009B),
+#: format characters (Cf, e.g. U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE), line and
+#: paragraph separators (Zl, Zp), private use (Co), unassigned (Cn) and lone surrogates (Cs,
+#: which DRF refuses too).  The table is Python's ``unicodedata`` (Unicode 14 on 3.11).
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+
+
+def has_refused_character(text: str) -> bool:
+    """Whether ``text`` holds a character of :data:`REFUSED_CATEGORIES`."""
+    return any(unicodedata.category(ch) in REFUSED_CATEGORIES for ch in text)
+
+
+def visible_length(text: str) -> int:
+    """How many characters of ``text`` a reader sees: neither whitespace nor a combining mark
+    (category M: an accent, a variation selector) — ``"J\u0301"`` is one, ``"J D"`` two."""
+    return sum(1 for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("M"))
+
+
 class StrictCharField(serializers.CharField):
-    """A JSON string; surrounding spaces are trimmed; control characters are refused."""
+    """A JSON string; surrounding spaces are trimmed; the characters of
+    :data:`REFUSED_CATEGORIES` are refused anywhere; ``min_length`` counts *visible* characters
+    (:func:`visible_length`, at least 1), ``max_length`` every character of the trimmed string
+    (what the database stores).  ``core.schema.strict_text_pattern`` documents exactly this."""
 
     default_error_messages = {
         "invalid": _("Must be a string."),
-        "control": _("Must not contain control characters."),
+        "control": _("Must not contain control, format, separator, private-use or unassigned characters."),
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        # DRF's MinLengthValidator counts code points; the visible count is checked here instead.
+        min_length = kwargs.pop("min_length", None)
+        super().__init__(**kwargs)
+        self.min_length = min_length
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in data):
+        if has_refused_character(data):
             self.fail("control")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        visible = visible_length(value)
+        if visible == 0:
+            self.fail("blank")
+        if self.min_length is not None and visible < self.min_length:
+            self.fail("min_length", min_length=self.min_length)
+        return value
 
 
 class StrictChoiceField(serializers.ChoiceField):

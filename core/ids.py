@@ -32,21 +32,37 @@ def parse_id(value: object) -> int | None:
     return pk if 1 <= pk <= MAX_ID else None
 
 
+def id_detail(value: object) -> int | None:
+    """An id as error ``details`` carry it: the integer the client meant, or ``None`` when
+    ``value`` cannot be an id (``"abc"``, ``"a\\x00b"``, 2**64), so a detail the spec types as an
+    integer is never a string."""
+    return parse_id(value)
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``value`` as an error message may quote it: printable, at most ``limit`` characters
+    (a NUL byte or a 10,000-character path segment is not echoed raw)."""
+    text = value if isinstance(value, str) and value.isprintable() else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def get_or_raise(
     queryset: QuerySet[M],
     value: object,
     not_found: Callable[[object], DomainError],
     *,
     parse: Callable[[object], object | None] = parse_id,
+    field: str = "pk",
 ) -> M:
-    """The row of ``queryset`` whose primary key is ``value``, read with ``parse``.
+    """The row of ``queryset`` whose ``field`` (default: the primary key) is ``value``, read
+    with ``parse``.
 
     Raises ``not_found(key)`` when ``value`` is not a valid key or no row has it; ``key`` is the
-    parsed value when it parses (so error details carry the integer a client meant, not its
-    string), else ``value`` as given.
+    parsed value when it parses, else ``value`` as given (the error class renders it with
+    :func:`id_detail` and :func:`shown`).
     """
     key = parse(value)
-    row = queryset.filter(pk=key).first() if key is not None else None
+    row = queryset.filter(**{field: key}).first() if key is not None else None
     if row is None:
         raise not_found(value if key is None else key)
     return row

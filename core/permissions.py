@@ -1,11 +1,16 @@
-"""Who may move clocks and act as operator: anyone in the local demo, staff in production.
+"""Who may do what: anyone in the local demo, staff in production (DESIGN §6).
 
-One rule, :func:`may_operate`, used by the API's permission classes, the seat-map page (which
-shows the controls only to those who may use them) and the OpenAPI schema.
+- :func:`may_operate`: move clocks and act as operator (the API's permission classes, the
+  seat-map page, which shows the controls only to those who may use them, and the schema);
+- :func:`may_cancel_without_token`: cancel any reservation without its cancel token;
+- :func:`audience_of`: whether a reader sees customer names whole (:attr:`Audience.STAFF`) or
+  as initials (:attr:`Audience.PUBLIC`).  ``reservations.shapes`` decides what each audience's
+  name looks like; the live feed renders every event once per audience in :func:`audiences`.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +32,34 @@ def controls_open() -> bool:
 def may_operate(user: Any) -> bool:
     """Whether ``user`` may move clocks, sync nodes, switch modes and resolve conflicts."""
     return controls_open() or is_staff(user)
+
+
+def may_cancel_without_token(user: Any) -> bool:
+    """Whether ``user`` may cancel a reservation without its cancel token (header
+    ``X-Cancel-Token``): everyone unless ``SEATCLOCK_CANCEL_TOKEN_REQUIRED`` (production), staff always."""
+    return not settings.SEATCLOCK_CANCEL_TOKEN_REQUIRED or is_staff(user)
+
+
+class Audience(enum.StrEnum):
+    """Who reads customer names: ``public`` sees initials ("J. D."), ``staff`` names whole."""
+
+    PUBLIC = "public"
+    STAFF = "staff"
+
+
+def names_public() -> bool:
+    """Whether every reader sees customer names whole (``SEATCLOCK_PUBLIC_NAMES``: the demo)."""
+    return bool(settings.SEATCLOCK_PUBLIC_NAMES)
+
+
+def audience_of(user: Any) -> Audience:
+    """The audience of a reader: staff, or everyone while names are public (the demo)."""
+    return Audience.STAFF if names_public() or is_staff(user) else Audience.PUBLIC
+
+
+def audiences() -> tuple[Audience, ...]:
+    """The audiences readers can belong to right now (one in the demo, two in production)."""
+    return (Audience.STAFF,) if names_public() else (Audience.PUBLIC, Audience.STAFF)
 
 
 class ClockControlPermission(BasePermission):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
@@ -9,6 +13,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from drf_spectacular.views import SpectacularRedocView
 from rest_framework import serializers
 
+from .fields import REFUSED_CATEGORIES
 from .permissions import controls_open
 
 
@@ -112,27 +117,56 @@ def document_common_errors(result: dict[str, Any], generator: Any, request: Any,
 
 # --- StrictCharField: what the server really accepts ------------------------------------------
 
-# ``str.strip()`` removes exactly these (Python's whitespace); the ones below U+0020 are also
-# control characters, which StrictCharField refuses anywhere in the string.
-_STRIPPED = r"\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_CONTROL = r"\u0000-\u001f\u007f"
-_ANY = f"[^{_CONTROL}]"  # any character the field accepts
-_EDGE = f"[^{_CONTROL}{_STRIPPED}]"  # one that survives trimming
-_PAD = f"[{_STRIPPED}]*"
+
+def _ranges(pick: Callable[[str], bool]) -> str:
+    """A regex character-class body listing every code point whose general category ``pick``
+    accepts: ``\\uXXXX`` escapes in the BMP, literal characters beyond (valid in Python's ``re``
+    and in ECMA-262 patterns with the ``u`` flag)."""
+
+    def char(cp: int) -> str:
+        return f"\\u{cp:04x}" if cp < 0x10000 else chr(cp)
+
+    spans: list[str] = []
+    start = None
+    for cp in range(sys.maxunicode + 2):
+        inside = cp <= sys.maxunicode and pick(unicodedata.category(chr(cp)))
+        if inside and start is None:
+            start = cp
+        elif not inside and start is not None:
+            spans.append(char(start) if start == cp - 1 else f"{char(start)}-{char(cp - 1)}")
+            start = None
+    return "".join(spans)
 
 
+@functools.cache
+def _classes() -> tuple[str, str, str]:
+    """(refused, whitespace, invisible) character-class bodies, from Python's Unicode tables."""
+    refused = _ranges(lambda category: category in REFUSED_CATEGORIES)
+    # What str.strip() removes once the refused characters are gone: the space separators (Zs).
+    spaces = _ranges(lambda category: category == "Zs")
+    invisible = _ranges(lambda category: category == "Zs" or category.startswith("M"))
+    return refused, spaces, invisible
+
+
+@functools.cache
 def strict_text_pattern(min_length: int | None, max_length: int | None) -> str:
-    """ECMA/Python regex for a trimmed, control-free string of ``min_length..max_length``
-    characters *after* trimming (blank is refused, so at least 1)."""
+    """The regex of exactly the strings StrictCharField accepts (``core.fields``): no character
+    of a refused category anywhere; after trimming the space separators, 1 to ``max_length``
+    characters, of which at least ``min_length`` (at least 1) are visible (neither whitespace
+    nor a combining mark).  Built from Python's Unicode tables, so it matches the server's rule."""
+    refused, spaces, invisible = _classes()
     low = max(1, min_length or 1)
+    anything = r"[\s\S]"
+    edge = f"(?![{spaces}]){anything}"  # a character trimming keeps at an end
     if max_length is None:
-        middle = f"{_ANY}{{{max(0, low - 2)},}}"
+        middle = f"(?:{anything}*{edge})?"
     elif max_length == 1:
-        return f"^{_PAD}{_EDGE}{_PAD}$"
+        middle = ""
     else:
-        middle = f"{_ANY}{{{max(0, low - 2)},{max_length - 2}}}"
-    core = f"{_EDGE}{middle}{_EDGE}" if low >= 2 else f"{_EDGE}(?:{middle}{_EDGE})?"
-    return f"^{_PAD}{core}{_PAD}$"
+        middle = f"(?:{anything}{{0,{max_length - 2}}}{edge})?"
+    no_refused = f"(?!{anything}*[{refused}])"
+    enough_visible = f"(?=(?:{anything}*?(?![{invisible}]){anything}){{{low}}})"
+    return f"^{no_refused}{enough_visible}[{spaces}]*{edge}{middle}[{spaces}]*$"
 
 
 TRIMMED_MARK = "x-seatclock-trimmed"
@@ -151,7 +185,11 @@ class StrictCharFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore
         low, high = max(1, self.target.min_length or 1), self.target.max_length
         schema["pattern"] = strict_text_pattern(low, high)
         bounds = f"{low} to {high}" if high else f"at least {low}"
-        note = f"Surrounding whitespace is trimmed, then {bounds} characters; no control characters."
+        note = (
+            f"Surrounding whitespace is trimmed, then {bounds} characters, at least {low} of them visible "
+            "(not whitespace, not a combining mark); no control, format, separator, private-use or "
+            "unassigned characters (Unicode categories Cc, Cf, Zl, Zp, Co, Cn, Cs)."
+        )
         schema["description"] = f"{schema['description']} {note}" if schema.get("description") else note
         schema[TRIMMED_MARK] = True
         return schema

@@ -8,6 +8,8 @@ of it these classes:
 - read ``SEATCLOCK_RATE_LIMITS`` (on/off) and ``SEATCLOCK_RATE_LIMIT_API`` /
   ``SEATCLOCK_RATE_LIMIT_RESERVATIONS`` (rates) at request time, so the ``settings`` fixture
   and the environment both switch them;
+- count per client address (:func:`client_address`): the connection's own unless ``NUM_PROXIES``
+  declares trusted proxies (DRF would trust the whole ``X-Forwarded-For`` otherwise);
 - exempt authenticated staff;
 - remember limit/remaining/reset on the request, which :class:`RateLimitHeadersMiddleware`
   turns into ``X-RateLimit-*`` headers (the tightest limit that applied);
@@ -33,9 +35,31 @@ STATE_ATTR = "_seatclock_ratelimit"
 logger = logging.getLogger("seatclock.throttling")
 
 
+def client_address(request) -> str:
+    """Who a request comes from, for rate limits and admin login throttling (django-axes).
+
+    ``REMOTE_ADDR`` (the connection's address) unless ``NUM_PROXIES`` = N > 0 declares trusted
+    proxies in front: then the N-th address from the right of ``X-Forwarded-For``, the one the
+    outermost trusted proxy received the connection from (anything left of it is what the
+    client claims, and is ignored).  A request that did not come through the proxies (no
+    header) is its connection's address.
+    """
+    meta = getattr(request, "META", {})
+    remote = meta.get("REMOTE_ADDR", "")
+    proxies = int(settings.NUM_PROXIES or 0)
+    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",")]
+    return hops[-min(proxies, len(hops))] or remote
+
+
 class _IpRateThrottle(SimpleRateThrottle):
     rate_setting = ""  # the setting holding "N/period"
     timer = staticmethod(clock.host_timestamp)
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
 
     def __init__(self) -> None:  # the rate is read per request, not at import
         pass

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.permissions import may_operate
+from core.permissions import audience_of, may_operate
 from reservations import shapes as reservation_shapes
 from reservations.models import holder_of
 from reservations.selectors import seat_list_with_holder
@@ -44,6 +44,7 @@ def seat_map(request: HttpRequest) -> HttpResponse:
     scenarios = [(scenario.name, scenario.description) for scenario in scenario_list()]  # two queries
     consistency = consistency_get()  # one query
     nodes = [c.time.node.server_id for c in clocks.servers]
+    audience = audience_of(getattr(request, "user", None))
 
     state: dict[str, Any] = {
         "seats": [
@@ -51,7 +52,9 @@ def seat_map(request: HttpRequest) -> HttpResponse:
                 "id": seat.pk,
                 "row": seat.row,
                 "number": seat.number,
-                "reservations": [reservation_shapes.reservation(r) for r in seat.active_reservations],
+                "reservations": [
+                    reservation_shapes.reservation(r, audience=audience) for r in seat.active_reservations
+                ],
                 "holder_id": getattr(holder_of(seat.active_reservations), "pk", None),
             }
             for seat in seats

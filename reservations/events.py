@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from core.permissions import Audience
 from core.timefmt import iso_utc
 
 from . import shapes
@@ -28,9 +29,9 @@ class ReservationCreated:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "reservation_created"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         holder = holder_of([*self.hidden, self.reservation])
-        return {**shapes.reservation(self.reservation), "holder_id": holder.pk if holder else None}
+        return {**shapes.reservation(self.reservation, audience=audience), "holder_id": holder.pk if holder else None}
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class ConflictDetected:
     def of(cls, reservations: list[Reservation]) -> ConflictDetected:
         return cls(seat_conflict(reservations))
 
-    def data(self) -> dict[str, Any]:
-        return shapes.conflict_broadcast(self.conflict)
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return shapes.conflict_broadcast(self.conflict, audience=audience)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ReservationCancelled:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "reservation_cancelled"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         r = self.reservation
         return {
             "id": r.pk,
@@ -81,7 +82,7 @@ class ReservationsCleared:
     topic: ClassVar[str] = "reservations"
     type: ClassVar[str] = "reservations_cleared"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         return {"cancelled": self.count, "cancelled_at": iso_utc(self.at)}
 
 
@@ -98,7 +99,7 @@ class ConflictResolved:
     topic: ClassVar[str] = "conflicts"
     type: ClassVar[str] = "conflict_resolved"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         return {
             "seat_id": self.seat_id,
             "policy": self.policy,

@@ -70,6 +70,13 @@ class Reservation(models.Model):
     bumped_at = models.DateTimeField(
         null=True, blank=True, help_text="True time a conflict resolution bumped it (kept another reservation)."
     )
+    cancel_token_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="SHA-256 of the cancel token returned once in the 201 (core.tokens); empty before tokens existed.",
+    )
 
     objects = ReservationQuerySet.as_manager()
 

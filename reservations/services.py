@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from core import events
+from core import events, tokens
 from core.errors import ValidationFailed
 from core.ids import parse_id
 from seats.locks import seat_lock, seats_lock
@@ -24,7 +24,7 @@ from timesync import clock, consistency
 from timesync.consistency import Mode
 from timesync.selectors import node_get
 
-from .errors import NoConflict, ReservationNotFound, SeatAlreadyReserved
+from .errors import InvalidCancelToken, NoConflict, ReservationNotFound, SeatAlreadyReserved
 from .events import ConflictDetected, ConflictResolved, ReservationCancelled, ReservationCreated, ReservationsCleared
 from .models import Reservation, holder_of
 from .selectors import Conflict, reservation_get
@@ -37,6 +37,8 @@ class ReservationOutcome:
     conflict_detected: bool
     # The seat's other active reservations, which the node could not see (stamped in its future).
     hidden: tuple[Reservation, ...] = ()
+    # Shown to the customer once (DESIGN §6); only its digest is stored.
+    cancel_token: str = ""
 
 
 def reservation_create(
@@ -51,6 +53,7 @@ def reservation_create(
     (409).  In ``bounded`` a node too far from the median clock is fenced: ``NodeFenced`` (503),
     nothing written.  Otherwise insert with ``created_at = t_node`` and ``recorded_at = t_true``;
     if the seat has active reservations the node could not see, the new one is in conflict.
+    The outcome carries the reservation's cancel token (only its digest is stored).
 
     Raises ``SeatNotFound`` (404), ``InvalidServerId`` (400), ``LockTimeout`` (409).
     """
@@ -72,6 +75,7 @@ def reservation_create(
             holder = visible[0]
             raise SeatAlreadyReserved(seat_id=seat.pk, existing_id=holder.pk, existing_name=holder.customer_name)
 
+        cancel_token, cancel_token_digest = tokens.new_token()
         reservation = Reservation.objects.create(
             seat=seat,
             node=node,
@@ -80,20 +84,31 @@ def reservation_create(
             recorded_at=t_true,
             node_offset=offset,
             conflict_detected=bool(active),
+            cancel_token_digest=cancel_token_digest,
         )
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
             events.publish(ConflictDetected.of([*active, reservation]))
-    return ReservationOutcome(reservation=reservation, conflict_detected=bool(active), hidden=tuple(active))
+    return ReservationOutcome(
+        reservation=reservation, conflict_detected=bool(active), hidden=tuple(active), cancel_token=cancel_token
+    )
 
 
 @transaction.atomic
-def reservation_cancel(*, reservation_id: int | str) -> Reservation:
+def reservation_cancel(
+    *, reservation_id: int | str, cancel_token: str | None = None, token_required: bool = False
+) -> Reservation:
     """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set).
 
-    Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation.
+    With ``token_required`` (production, not staff: ``core.permissions.may_cancel_without_token``)
+    ``cancel_token`` must be the reservation's (DESIGN §6, pretix's order secret).
+
+    Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation and
+    ``InvalidCancelToken`` (403) for a missing or wrong token; nothing changes then.
     """
     found = reservation_get(reservation_id)
+    if token_required and not tokens.matches(cancel_token, found.cancel_token_digest):
+        raise InvalidCancelToken(found.pk)
     seat = seat_lock(found.seat_id)
     # Re-read under the seat lock: it may have been cancelled or bumped meanwhile.
     seat_active = list(Reservation.objects.active().for_seat(seat))

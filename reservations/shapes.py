@@ -6,7 +6,13 @@ shapes for OpenAPI; the schema tests check that every response matches them.)
 A reservation is ``{id, seat_id, customer_name, server_id, created_at, recorded_at}``: the
 spec's Reservation plus ``recorded_at`` (true time), everywhere — the seat's holder in
 ``/api/seats``, lists, the 201, the live events, the page.  Contexts add their own fields
-(``conflict_detected`` on a 201; ``node_offset_seconds`` and ``reason`` in a conflict).
+(``conflict_detected`` and ``cancel_token`` on a 201; ``node_offset_seconds`` and ``reason`` in
+a conflict).
+
+Every shape carrying a customer's name takes the reader's ``audience``
+(``core.permissions.audience_of``): :func:`customer_name` is the one place that decides what a
+name looks like — whole for staff (and for everyone in the demo), initials for the public in
+production (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from core.permissions import Audience
 from core.timefmt import iso_utc
 from seats.models import Seat
 
@@ -25,21 +32,46 @@ from .models import Reservation, holder_of
 from .selectors import BlindWrite, Conflict, HolderRow, true_order_key
 
 
+def initials(name: str) -> str:
+    """``"Jean Dupont"`` → ``"J. D."``, ``"Jean-Pierre Dupont"`` → ``"J.-P. D."``: the first
+    character of each word (and of each hyphenated part), upper-cased, with a full stop."""
+    words = (
+        "-".join(f"{part[0].upper()}." for part in word.split("-") if part) or f"{word[0].upper()}."
+        for word in name.split()
+    )
+    return " ".join(words)
+
+
+def customer_name(name: str, audience: Audience) -> str:
+    """A customer's name as ``audience`` reads it: whole for staff, initials for the public."""
+    return name if audience is Audience.STAFF else initials(name)
+
+
+_name = customer_name  # reservation_values' keyword argument hides the function
+
+
 def reservation_values(
-    *, id: int, seat_id: int, customer_name: str, server_id: str, created_at: datetime, recorded_at: datetime
+    *,
+    id: int,
+    seat_id: int,
+    customer_name: str,
+    server_id: str,
+    created_at: datetime,
+    recorded_at: datetime,
+    audience: Audience,
 ) -> dict[str, Any]:
     """The reservation shape from plain values (the fast ``/api/seats`` path reads tuples)."""
     return {
         "id": id,
         "seat_id": seat_id,
-        "customer_name": customer_name,
+        "customer_name": _name(customer_name, audience),
         "server_id": server_id,
         "created_at": iso_utc(created_at),
         "recorded_at": iso_utc(recorded_at),
     }
 
 
-def reservation(r: Reservation) -> dict[str, Any]:
+def reservation(r: Reservation, *, audience: Audience) -> dict[str, Any]:
     """A reservation: ``created_at`` is the writing node's clock, ``recorded_at`` true time."""
     return reservation_values(
         id=r.pk,
@@ -48,23 +80,32 @@ def reservation(r: Reservation) -> dict[str, Any]:
         server_id=r.node_id,
         created_at=r.created_at,
         recorded_at=r.recorded_at,
+        audience=audience,
     )
 
 
-def seat(s: Seat) -> dict[str, Any]:
+def reservation_created(
+    r: Reservation, *, conflict_detected: bool, cancel_token: str, audience: Audience
+) -> dict[str, Any]:
+    """The 201 of ``POST /api/reservations``: the reservation, ``conflict_detected`` and (shown
+    this once, DESIGN §6) the ``cancel_token`` that ``DELETE`` asks for in production."""
+    return {**reservation(r, audience=audience), "conflict_detected": conflict_detected, "cancel_token": cancel_token}
+
+
+def seat(s: Seat, *, audience: Audience) -> dict[str, Any]:
     """The spec's Seat from a seat fetched with ``active_reservations`` (its holder or null)."""
     holder = holder_of(s.active_reservations)  # type: ignore[attr-defined]
-    return seat_values(s.pk, s.row, s.number, None if holder is None else reservation(holder))
+    return seat_values(s.pk, s.row, s.number, None if holder is None else reservation(holder, audience=audience))
 
 
 def seat_values(pk: int, row: str, number: int, holder: dict[str, Any] | None) -> dict[str, Any]:
     return {"id": pk, "row": row, "number": number, "is_available": holder is None, "reservation": holder}
 
 
-def seat_rows(rows: list[tuple[int, str, int, HolderRow | None]]) -> list[dict[str, Any]]:
+def seat_rows(rows: list[tuple[int, str, int, HolderRow | None]], *, audience: Audience) -> list[dict[str, Any]]:
     """The whole venue from :func:`reservations.selectors.seat_rows` (``GET /api/seats``)."""
     return [
-        seat_values(pk, row, number, None if h is None else reservation_values(**vars(h)))
+        seat_values(pk, row, number, None if h is None else reservation_values(**vars(h), audience=audience))
         for pk, row, number, h in rows
     ]
 
@@ -124,7 +165,7 @@ def conflict_explanation(c: Conflict, reasons: dict[int, str | None] | None = No
     return [f"#{r.pk}: {reasons[r.pk]}" for r in sorted(c.reservations, key=true_order_key) if reasons[r.pk]]
 
 
-def conflict(c: Conflict) -> dict[str, Any]:
+def conflict(c: Conflict, *, audience: Audience) -> dict[str, Any]:
     """A conflict: the spec's ``seat_id``, ``reservations`` and ``conflict_count``, plus the
     holder (``winner_id``), the truly first (``true_first_id``), ``fair`` and the explanation.
     Each reservation also carries its node's offset at write time, its ``reason`` and, as data,
@@ -135,7 +176,7 @@ def conflict(c: Conflict) -> dict[str, Any]:
         "seat_id": c.seat_id,
         "reservations": [
             {
-                **reservation(r),
+                **reservation(r, audience=audience),
                 "node_offset_seconds": r.node_offset,
                 "reason": reasons[r.pk],
                 "hidden_ids": [e.pk for e in bw.hidden] if (bw := blind[r.pk]) else [],
@@ -150,17 +191,17 @@ def conflict(c: Conflict) -> dict[str, Any]:
     }
 
 
-def conflict_broadcast(c: Conflict) -> dict[str, Any]:
-    """:func:`conflict` for the live feed: every subscriber gets the same message, so it is
-    written in the site's default language rather than any one reader's."""
+def conflict_broadcast(c: Conflict, *, audience: Audience) -> dict[str, Any]:
+    """:func:`conflict` for the live feed: every subscriber of an audience gets the same message,
+    so it is written in the site's default language rather than any one reader's."""
     with translation.override(settings.LANGUAGE_CODE):
-        return conflict(c)
+        return conflict(c, audience=audience)
 
 
-def resolved_reservation(r: Reservation) -> dict[str, Any]:
+def resolved_reservation(r: Reservation, *, audience: Audience) -> dict[str, Any]:
     """A reservation after a conflict resolution: ``active`` (kept) or ``bumped``."""
     return {
-        **reservation(r),
+        **reservation(r, audience=audience),
         "node_offset_seconds": r.node_offset,
         "status": r.status,
         "bumped_at": None if r.bumped_at is None else iso_utc(r.bumped_at),

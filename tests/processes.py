@@ -9,6 +9,7 @@ fails under ``CI=true`` (``skip_or_fail``).
 from __future__ import annotations
 
 import glob
+import http.client as httpclient
 import json
 import os
 import shutil
@@ -18,8 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,16 +63,32 @@ class Reply:
         return json.loads(self.text)
 
 
-def http(method: str, url: str, body: Any = None, *, timeout: float = 15.0) -> Reply:
-    """One HTTP request; an HTTP error status is a :class:`Reply`, a connection failure raises."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    source: str | None = None,
+    timeout: float = 15.0,
+) -> Reply:
+    """One HTTP request (a JSON ``body``, or ``raw`` bytes), from the loopback address
+    ``source`` if given (a client of its own for rate limits); an HTTP error status is a
+    :class:`Reply`, a connection failure raises."""
+    data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
+    headers = {**({"Content-Type": content_type} if data is not None else {}), **(headers or {})}
+    parts = urllib.parse.urlsplit(url)
+    conn = httpclient.HTTPConnection(
+        parts.hostname, parts.port, timeout=timeout, source_address=(source, 0) if source else None
+    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Reply(response.status, dict(response.headers), response.read().decode())
-    except urllib.error.HTTPError as error:
-        return Reply(error.code, dict(error.headers), error.read().decode())
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), data, headers)
+        response = conn.getresponse()
+        return Reply(response.status, dict(response.getheaders()), response.read().decode(errors="replace"))
+    finally:
+        conn.close()
 
 
 def answers(url: str, status: int = 200) -> Callable[[], bool]:
@@ -213,8 +229,39 @@ class PrivatePostgres:
         )
         return done.returncode == 0
 
-    def url(self, database: str = "postgres") -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str = "postgres", password: str | None = None) -> str:
+        """A URL of the cluster; ``password`` is accepted and ignored (trust auth): a URL with
+        a secret in it, for the tests that check it is never shown."""
+        credentials = "postgres" if password is None else f"postgres:{password}"
+        return f"postgres://{credentials}@127.0.0.1:{self.port}/{database}"
+
+    def _processes(self) -> list[int]:
+        """The postmaster and every process it forked (backends, background workers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(parent, []).append(int(entry.name))
+        found, todo = [], [postmaster]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+        return found
+
+    def pause(self) -> None:
+        """SIGSTOP the whole server: a hung database host.  Connections stay open and the
+        kernel still acknowledges every packet, but nothing answers."""
+        for pid in self._processes():  # the postmaster first: it forks nothing new meanwhile
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in reversed(self._processes()):
+            os.kill(pid, signal.SIGCONT)
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -224,6 +271,11 @@ class PrivatePostgres:
         return self.url(name)
 
     def cleanup(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            try:
+                self.resume()  # a paused server would not stop
+            except (OSError, ValueError):
+                pass
         if self.data.exists() and self.running():
             self.stop_immediately()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -247,7 +299,8 @@ class PrivateRedis:
     """``redis-server`` on its own port, no persistence.  ``pause()`` (SIGSTOP) makes it hang:
     connections are accepted by the kernel but never answered; ``kill()`` makes it gone."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, password: str | None = None) -> None:
+        self.password = password
         self.binary = shutil.which("redis-server") or (
             "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
         )
@@ -259,10 +312,18 @@ class PrivateRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis(port=self.port, password=self.password, socket_connect_timeout=1, socket_timeout=1)
 
     def start(self) -> None:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.password:
+            argv += ["--requirepass", self.password]
         with open(self.log_dir / f"redis-{self.port}.log", "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         wait_for("redis-server answering PING", self.ping, timeout=15)
@@ -271,7 +332,7 @@ class PrivateRedis:
         import redis
 
         try:
-            return bool(redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=1).ping())
+            return bool(self.client().ping())
         except redis.RedisError:
             return False
 
@@ -289,8 +350,8 @@ class PrivateRedis:
 
 
 @contextmanager
-def private_redis(log_dir: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(log_dir)
+def private_redis(log_dir: Path, password: str | None = None) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(log_dir, password)
     try:
         server.start()
         yield server
@@ -354,3 +415,74 @@ def ntp_server_process(env: dict[str, str], log_dir: Path) -> Iterator[NtpServer
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- serve.sh / run.sh
+
+
+class Script:
+    """``./serve.sh`` or ``./run.sh`` as a session leader on free ports, stopped with SIGTERM
+    (and its whole session killed if it ignores that)."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.port, self.ws_port, self.ntp_port = free_port(), free_port(), free_udp_port()
+        self.env = {
+            **env,
+            "PORT": str(self.port),
+            "WS_PORT": str(self.ws_port),
+            "NTP_PORT": str(self.ntp_port),
+            "HOST": "127.0.0.1",
+            "SKIP_INSTALL": "1",
+            "STATIC_ROOT": str(log_dir / f"static-{self.port}"),
+        }
+        self.env.pop("SEATCLOCK_NTP_SERVER", None)
+        self.log_path = log_dir / f"{name.strip('./')}-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_base(self) -> str:
+        """Where ``/ws/updates`` is served: serve.sh's uvicorn port, run.sh's own."""
+        return f"ws://127.0.0.1:{self.ws_port if self.name == './serve.sh' else self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def start(self, ready: str = "/health/ready") -> Script:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [self.name], cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.log()[-3000:]}")
+            if self.name == "./serve.sh" and not answers(f"http://127.0.0.1:{self.ws_port}/health/live")():
+                return False
+            return answers(self.base + ready)()
+
+        wait_for(f"{self.name} answering {ready}", up, timeout=120, interval=0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@contextmanager
+def script(name: str, env: dict[str, str], log_dir: Path, ready: str = "/health/ready") -> Iterator[Script]:
+    running = Script(name, env, log_dir)
+    try:
+        yield running.start(ready)
+    finally:
+        running.stop()

@@ -125,3 +125,29 @@ def scratch_database(prefix: str) -> Iterator[str]:
     finally:
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+#: The settings that depend on SEATCLOCK_MODE (config/settings.py).
+MODE_SETTINGS = (
+    "DEBUG",
+    "SEATCLOCK_OPEN_CLOCK_CONTROLS",
+    "SEATCLOCK_RATE_LIMITS",
+    "SEATCLOCK_CANCEL_TOKEN_REQUIRED",
+    "SEATCLOCK_PUBLIC_NAMES",
+    "NUM_PROXIES",
+)
+
+
+def mode_settings(mode: str) -> dict:
+    """The mode-dependent settings exactly as config/settings.py derives them for ``mode``, read
+    in a fresh process from the environment alone: tests that need production behaviour apply
+    these (never values of their own), so hard-wiring a protection off in settings fails them."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k not in MODE_SETTINGS and not k.startswith("SEATCLOCK_")}
+    env.update(SEATCLOCK_MODE=mode, SECRET_KEY="x" * 50, ALLOWED_HOSTS="example.com")
+    code = f"import json, config.settings as s; print(json.dumps({{k: getattr(s, k) for k in {MODE_SETTINGS!r}}}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return json.loads(done.stdout)

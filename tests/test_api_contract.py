@@ -72,7 +72,9 @@ def test_create_reservation_exact_shape(api, venue, frozen_clock):
         "created_at": "2026-06-28T10:30:00Z",
         "recorded_at": "2026-06-28T10:30:00Z",
         "conflict_detected": False,
+        "cancel_token": body["cancel_token"],  # additive (DESIGN §6): shown once, stored hashed
     }
+    assert len(body["cancel_token"]) >= 43
 
 
 def test_server_id_defaults_to_server_1(api, venue):

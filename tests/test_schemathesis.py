@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from config.wsgi import application
 from core.fields import StrictCharField
 from core.schema import strict_text_pattern
+from tests.servers import mode_settings
 from timesync import ntp
 from timesync.ntp_server import NtpServer
 
@@ -42,9 +43,10 @@ FUZZ = settings(
 )
 PRODUCTION_FUZZ = settings(FUZZ, max_examples=12)
 
+# What SEATCLOCK_MODE=production itself derives (read from config/settings.py in a fresh
+# process), with a lower API rate so that the fuzzer meets 429 too.
 PRODUCTION = {
-    "SEATCLOCK_OPEN_CLOCK_CONTROLS": False,
-    "SEATCLOCK_RATE_LIMITS": True,
+    **{name: value for name, value in mode_settings("production").items() if name != "DEBUG"},
     "SEATCLOCK_RATE_LIMIT_API": "40/min",
     "SEATCLOCK_RATE_LIMIT_RESERVATIONS": "10/min",
 }
@@ -97,6 +99,10 @@ def positive_data_accepted_or_domain_error(ctx, response, case):
         if response.status_code == 400 and _error_code(response) in DOMAIN_400_CODES:
             return None
         if response.status_code == 400 and _breaks_the_documented_keep_rule(response, case):
+            return None
+        # The same Idempotency-Key with another body: a rule about earlier requests, which no
+        # schema can state (the fuzzer reuses its keys).
+        if response.status_code == 422 and _error_code(response) == "IDEMPOTENCY_KEY_REUSED":
             return None
         raise
 
@@ -199,9 +205,15 @@ def test_clock_controls_security_follows_the_mode():
 PATTERN_CASES = [(2, 4), (1, 3), (1, 1), (2, 100), (3, None)]
 
 
+# Spaces that trimming removes, controls (C0, C1: U+0085 NEL, U+009B CSI), format characters
+# (U+202E RIGHT-TO-LEFT OVERRIDE, U+200B), line/paragraph separators, private use, unassigned,
+# combining marks (not visible: U+0301, U+FE0F) and ordinary letters, one of them astral.
+TEXT_ALPHABET = " \u00a0\u3000\x85\x9b\t\x00\x1f\x7f\u202e\u200b\u2028\u2029\ue000\u0378\u0301\ufe0fab\u00e9\U0001f600"
+
+
 @pytest.mark.parametrize(("low", "high"), PATTERN_CASES)
-@given(text=st.text(alphabet=st.sampled_from(" \u00a0\u3000\x85\t\x00\x1f\x7fab\u00e9\U0001f600"), max_size=8))
-@settings(max_examples=300, derandomize=True, database=None)
+@given(text=st.text(alphabet=st.sampled_from(TEXT_ALPHABET), max_size=8))
+@settings(max_examples=500, derandomize=True, database=None)
 def test_documented_text_pattern_is_exactly_what_the_field_accepts(low, high, text):
     """The ``pattern`` the schema gives StrictCharField accepts a string iff the field does."""
     from rest_framework.exceptions import ValidationError

@@ -12,6 +12,7 @@ from core.timefmt import shown_instant, shown_seconds
 
 from . import clock, consistency
 from .models import ConsistencySettings, ServerNode
+from .selectors import parse_server_id
 from .services import (
     consistency_mode_set,
     drift_bound_message,
@@ -83,6 +84,13 @@ class ServerNodeAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Reservations and scenarios point at nodes; removing one would break the audit trail.
         return False
+
+    def get_object(self, request, object_id, from_field=None):
+        """The node of a change/history page, or ``None`` (the admin's "does not exist"): the id
+        from the URL is checked before it reaches the database (a NUL byte would be a 500)."""
+        if from_field is None and parse_server_id(object_id) is None:
+            return None
+        return super().get_object(request, object_id, from_field)
 
     @admin.display(description=_("node time (UTC)"))
     def node_time(self, node) -> str:

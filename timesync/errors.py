@@ -2,6 +2,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from core.errors import DomainError, ValidationFailed
+from core.ids import shown
 
 
 class InvalidServerId(DomainError):
@@ -9,7 +10,7 @@ class InvalidServerId(DomainError):
 
     def __init__(self, server_id: object) -> None:
         super().__init__(
-            _("Unknown server id: %(server_id)s") % {"server_id": server_id}, details={"server_id": server_id}
+            _("Unknown server id: %(server_id)s") % {"server_id": shown(server_id)}, details={"server_id": server_id}
         )
 
 

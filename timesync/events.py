@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from core.permissions import Audience
+
 from . import shapes
 from .consistency import ConsistencyState
 from .models import ServerNode
@@ -21,7 +23,7 @@ class ClocksChanged:
     topic: ClassVar[str] = "time_sync"
     type: ClassVar[str] = "offsets_changed"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         return {"servers": [shapes.node_status(node_time(node, at=self.at)) for node in self.nodes]}
 
 
@@ -36,7 +38,7 @@ class NodeSynced:
     topic: ClassVar[str] = "time_sync"
     type: ClassVar[str] = "time_sync_update"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         return {
             "server_id": self.node.server_id,
             "offset_seconds": self.correction,
@@ -53,5 +55,5 @@ class ModeChanged:
     topic: ClassVar[str] = "time_sync"
     type: ClassVar[str] = "consistency_mode_changed"
 
-    def data(self) -> dict[str, Any]:
+    def data(self, audience: Audience) -> dict[str, Any]:
         return shapes.consistency(self.state)

@@ -14,6 +14,8 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command, load_command_class
 from django.db import connection
 
+from core import events
+from core.permissions import Audience
 from lab.experiments import (
     ExperimentConfig,
     ExperimentInputError,
@@ -144,7 +146,7 @@ def test_experiment_leaves_the_users_data_and_live_subscribers_alone(settings, v
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     for topic in ("reservations", "conflicts", "time_sync"):
-        async_to_sync(layer.group_add)(f"seatclock.{topic}", channel)
+        async_to_sync(layer.group_add)(events.group_name(topic, Audience.STAFF), channel)
 
     async def received() -> list[dict]:
         messages = []

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core import events
+from core.permissions import Audience
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,9 @@ def test_a_hung_channel_layer_does_not_hold_the_publisher(monkeypatch, settings,
     settings.SEATCLOCK_EVENTS_TIMEOUT = 0.2
     monkeypatch.setattr(events, "get_channel_layer", HungLayer)
     with caplog.at_level(logging.WARNING, logger="seatclock.events"):
-        thread = run_in_thread(lambda: events._send("reservations", {"type": "reservation_created", "data": {}}))
+        thread = run_in_thread(
+            lambda: events._send("reservations", {Audience.STAFF: {"type": "reservation_created", "data": {}}})
+        )
     assert not thread.is_alive(), "publishing to a hung channel layer never returned"
     assert "could not publish reservation_created on reservations" in caplog.text
 

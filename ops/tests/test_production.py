@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rest_framework.authtoken.models import Token
 
+from tests.servers import mode_settings
 from timesync.models import ServerNode
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -26,7 +27,11 @@ CLOCK_CONTROLS = [
 
 @pytest.fixture
 def locked(settings):
-    settings.SEATCLOCK_OPEN_CLOCK_CONTROLS = False
+    """The settings SEATCLOCK_MODE=production derives (read from config/settings.py itself)."""
+    for name, value in mode_settings("production").items():
+        if name != "DEBUG":
+            setattr(settings, name, value)
+    settings.SEATCLOCK_RATE_LIMITS = False  # rate limits have their own tests
     return settings
 
 

@@ -883,6 +883,11 @@
       case "time_sync_update":
         refreshClocks();
         break;
+      case "stale":
+        // The server's live feed lost events: re-read everything (if it also closes the
+        // socket, the reconnection re-syncs once more).
+        resync().catch(function () {});
+        break;
       case "error":
         console.warn("seatclock websocket error", d);
         break;

@@ -30,7 +30,9 @@ class ReservationSerializer(serializers.Serializer):
 
     id = serializers.IntegerField()
     seat_id = serializers.IntegerField()
-    customer_name = serializers.CharField()
+    customer_name = serializers.CharField(
+        help_text='In production mode, readers who are not staff see initials ("J. D.").'
+    )
     server_id = serializers.CharField()
     created_at = serializers.DateTimeField(help_text="The node's clock when it wrote the reservation.")
     recorded_at = serializers.DateTimeField(help_text="True (host) time when it was written.")
@@ -49,6 +51,9 @@ class SeatSerializer(serializers.Serializer):
 class ReservationCreatedSerializer(ReservationSerializer):
     conflict_detected = serializers.BooleanField(
         help_text="True when the seat already had an active reservation this node could not see."
+    )
+    cancel_token = serializers.CharField(
+        help_text="Shown only here, once: give it as header X-Cancel-Token to cancel (needed in production mode)."
     )
 
 

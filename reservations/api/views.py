@@ -4,8 +4,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.idempotency import HEADER as IDEMPOTENCY_KEY
+from core.idempotency import idempotent
 from core.pagination import Page, PageQuery, query_values
-from core.permissions import OperatorPermission
+from core.permissions import OperatorPermission, audience_of, may_cancel_without_token
 from core.schema import VALIDATION, error_response
 from reservations import shapes
 from reservations.metrics import observe_reservation
@@ -35,6 +37,24 @@ RESERVATION_ID = OpenApiParameter(
     "reservation_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("reservation_id", value=1)]
 )
 SEAT_ID = OpenApiParameter("seat_id", int, OpenApiParameter.PATH, examples=[OpenApiExample("seat_id", value=1)])
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY,
+    {"type": "string", "pattern": "^[!-~]{8,255}$"},
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Optional, 8-255 visible ASCII characters (e.g. a UUID). A retry with the same key gets the first "
+        "answer (header Idempotent-Replayed: true) and never makes a second reservation, even when the first "
+        "answer was lost after the reservation was stored. The same key with another body: 422."
+    ),
+)
+CANCEL_TOKEN_PARAMETER = OpenApiParameter(
+    "X-Cancel-Token",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The cancel_token of the reservation's 201. Needed in production mode unless the caller is staff.",
+)
 
 
 def render_json(data) -> bytes:
@@ -54,7 +74,8 @@ class SeatListView(APIView):
     def get(self, request):
         # Plain tuples rendered by orjson: the same bytes as DRF's JSONRenderer
         # (test_seat_list_is_byte_for_byte_drfs), 10x faster on 10,000 seats.
-        return HttpResponse(render_json(shapes.seat_rows(seat_rows())), content_type="application/json")
+        body = shapes.seat_rows(seat_rows(), audience=audience_of(request.user))
+        return HttpResponse(render_json(body), content_type="application/json")
 
 
 class SeatDetailView(APIView):
@@ -65,7 +86,7 @@ class SeatDetailView(APIView):
         responses={200: SeatSerializer, 404: error_response("Seat not found", "SEAT_NOT_FOUND")},
     )
     def get(self, request, seat_id: str):
-        return Response(shapes.seat(seat_get_with_holder(seat_id)))
+        return Response(shapes.seat(seat_get_with_holder(seat_id), audience=audience_of(request.user)))
 
 
 class ReservationListView(APIView):
@@ -86,7 +107,7 @@ class ReservationListView(APIView):
         total = qs.count()
         items = list(qs[page.offset : page.offset + page.limit])
         body = {
-            "reservations": [shapes.reservation(r) for r in items],
+            "reservations": [shapes.reservation(r, audience=audience_of(request.user)) for r in items],
             "total": total,
             "limit": page.limit,
             "offset": page.offset,
@@ -101,8 +122,10 @@ class ReservationListView(APIView):
             "at or before its clock (plus MAX_CLOCK_OFFSET in `bounded` mode; all of them in "
             "`serializable`). 409 if it sees one; otherwise 201, with `conflict_detected` true "
             "when a reservation it could not see (stamped in its future) already holds the seat. "
-            "In `bounded` mode a fenced node refuses the write: 503 `TIME_DRIFT_DETECTED`."
+            "In `bounded` mode a fenced node refuses the write: 503 `TIME_DRIFT_DETECTED`. The 201 carries, "
+            "this once, the `cancel_token` that cancelling needs in production mode."
         ),
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=ReservationCreateSerializer,
         examples=[
             OpenApiExample(
@@ -115,7 +138,12 @@ class ReservationListView(APIView):
             201: ReservationCreatedSerializer,
             **VALIDATION,
             404: error_response("Seat not found", "SEAT_NOT_FOUND"),
-            409: error_response("The node sees the seat as reserved", "SEAT_ALREADY_RESERVED"),
+            409: error_response(
+                "The node sees the seat as reserved; or a request with the same Idempotency-Key is running",
+                "SEAT_ALREADY_RESERVED",
+                "IDEMPOTENCY_KEY_IN_USE",
+            ),
+            422: error_response("The Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED"),
             503: error_response(
                 "bounded mode: the node's clock is too far from the median (fenced); nothing written. "
                 "details: server_id, offset_seconds, median_offset_seconds, deviation_seconds, limit_seconds",
@@ -123,12 +151,18 @@ class ReservationListView(APIView):
             ),
         },
     )
+    @idempotent("reservations")
     @observe_reservation
     def post(self, request):
         data = ReservationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = reservation_create(**data.validated_data)
-        body = {**shapes.reservation(outcome.reservation), "conflict_detected": outcome.conflict_detected}
+        body = shapes.reservation_created(
+            outcome.reservation,
+            conflict_detected=outcome.conflict_detected,
+            cancel_token=outcome.cancel_token,
+            audience=audience_of(request.user),
+        )
         return Response(body, status=201)
 
 
@@ -140,19 +174,28 @@ class ReservationDetailView(APIView):
         responses={200: ReservationSerializer, 404: error_response("Not found", "RESERVATION_NOT_FOUND")},
     )
     def get(self, request, reservation_id: str):
-        return Response(shapes.reservation(reservation_get(reservation_id)))
+        return Response(shapes.reservation(reservation_get(reservation_id), audience=audience_of(request.user)))
 
     @extend_schema(
         tags=["reservations"],
         summary="Cancel a reservation (soft delete)",
-        parameters=[RESERVATION_ID],
+        description=(
+            "In production mode the caller gives the reservation's `cancel_token` (from its 201) in the "
+            "`X-Cancel-Token` header, or is staff; in the local demo anyone may cancel."
+        ),
+        parameters=[RESERVATION_ID, CANCEL_TOKEN_PARAMETER],
         responses={
             204: OpenApiResponse(description="Cancelled"),
+            403: error_response("Production mode: missing or wrong cancel token", "INVALID_CANCEL_TOKEN"),
             404: error_response("Not found or already cancelled", "RESERVATION_NOT_FOUND"),
         },
     )
     def delete(self, request, reservation_id: str):
-        reservation_cancel(reservation_id=reservation_id)
+        reservation_cancel(
+            reservation_id=reservation_id,
+            cancel_token=request.headers.get("X-Cancel-Token"),
+            token_required=not may_cancel_without_token(request.user),
+        )
         return Response(status=204)
 
 
@@ -171,7 +214,8 @@ class ConflictListView(APIView):
         page = Page.from_query(request.query_params)
         total = conflict_count()
         conflicts = conflict_list(limit=page.limit, offset=page.offset)
-        body = {"conflicts": [shapes.conflict(c) for c in conflicts], "total_conflicts": total}
+        audience = audience_of(request.user)
+        body = {"conflicts": [shapes.conflict(c, audience=audience) for c in conflicts], "total_conflicts": total}
         return Response(body, headers=page.headers(total))
 
 
@@ -206,11 +250,12 @@ class ConflictResolveView(APIView):
         data = ConflictResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         resolution = conflict_resolve(seat_id=seat_id, **data.validated_data)
+        audience = audience_of(request.user)
         body = {
             "seat_id": resolution.seat_id,
             "policy": resolution.policy,
-            "kept": shapes.resolved_reservation(resolution.kept),
-            "bumped": [shapes.resolved_reservation(r) for r in resolution.bumped],
+            "kept": shapes.resolved_reservation(resolution.kept, audience=audience),
+            "bumped": [shapes.resolved_reservation(r, audience=audience) for r in resolution.bumped],
             "fair": resolution.fair,
         }
         return Response(body)

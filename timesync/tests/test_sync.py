@@ -11,6 +11,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from conftest import T0
+from core import events
+from core.permissions import Audience
 from timesync import clock
 from timesync.models import ServerNode
 from timesync.ntp_server import NtpServer
@@ -298,7 +300,7 @@ def test_sync_publishes_time_sync_update_and_offsets_changed(
     set_offset(api, "server-2", 5.0)
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("seatclock.time_sync", channel)
+    async_to_sync(layer.group_add)(events.group_name("time_sync", Audience.STAFF), channel)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = api.post("/api/time/sync", {"server_id": "server-2", "ntp_server": ntp_address}, format="json")

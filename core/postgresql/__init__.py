@@ -1,0 +1,1 @@
+"""Seatclock's PostgreSQL backend (``ENGINE = "core.postgresql"``): see :mod:`core.postgresql.base`."""
