@@ -10,6 +10,7 @@ outcomes and publish domain events (:mod:`reservations.events`); rendering is
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -17,14 +18,14 @@ from django.utils.translation import gettext as _
 from core import events, tokens
 from core.errors import ValidationFailed
 from core.ids import parse_id
-from seats.locks import seat_lock
+from seats.locks import seat_lock, seats_lock
 from seats.services import venue_seed
 from timesync import clock, consistency
 from timesync.consistency import Mode
 from timesync.selectors import node_get
 
 from .errors import InvalidCancelToken, NoConflict, ReservationNotFound, SeatAlreadyReserved
-from .events import ConflictDetected, ConflictResolved, ReservationCancelled, ReservationCreated
+from .events import ConflictDetected, ConflictResolved, ReservationCancelled, ReservationCreated, ReservationsCleared
 from .models import Reservation, holder_of
 from .selectors import Conflict, reservation_get
 from .visibility import visibility_horizon
@@ -120,6 +121,35 @@ def reservation_cancel(
     holder = holder_of(r for r in seat_active if r.pk != reservation.pk)
     events.publish(ReservationCancelled(reservation, holder=holder))
     return reservation
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """What :func:`reservations_clear` did: ``count`` reservations cancelled at true time ``at``."""
+
+    count: int
+    at: datetime
+
+
+@transaction.atomic
+def reservations_clear() -> Clearing:
+    """Cancel every active reservation (soft delete, as :func:`reservation_cancel`): the seats
+    stay, with their ids, and the rows stay for the audit trail.
+
+    Takes the seat lock of every seat holding one, in id order, like any write deciding who holds
+    a seat; a reservation committed meanwhile on another seat is ordered after the clearing and
+    stays.  Announces ``reservations_cleared`` (one event, not one per reservation).
+    """
+    seat_ids = list(Reservation.objects.active().order_by().values_list("seat_id", flat=True).distinct())
+    seats_lock(seat_ids)
+    now = clock.reference_now()
+    count = (
+        Reservation.objects.active()
+        .filter(seat_id__in=seat_ids)
+        .update(status=Reservation.Status.CANCELLED, cancelled_at=now)
+    )
+    events.publish(ReservationsCleared(count=count, at=now))
+    return Clearing(count=count, at=now)
 
 
 class Policy:

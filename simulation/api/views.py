@@ -5,8 +5,9 @@ from rest_framework.views import APIView
 
 from core.permissions import ClockControlPermission
 from core.schema import VALIDATION, error_response
+from core.timefmt import iso_utc
 from simulation.selectors import scenario_list
-from simulation.services import scenario_apply
+from simulation.services import demo_reset, scenario_apply
 from timesync.consistency import consistency_get
 from timesync.selectors import node_offsets
 from timesync.services import consistency_mode_set, node_offset_remove, node_offset_set, node_offsets_clear
@@ -18,6 +19,7 @@ from .serializers import (
     ConsistencySetSerializer,
     OffsetsSerializer,
     RemoveOffsetResponseSerializer,
+    ResetResponseSerializer,
     ScenarioListSerializer,
     SetOffsetResponseSerializer,
     SetOffsetSerializer,
@@ -87,6 +89,34 @@ class ClearOffsetsView(APIView):
     def post(self, request):
         node_offsets_clear()
         return Response({"success": True, "message": _("All time offsets cleared")})
+
+
+class ResetView(APIView):
+    permission_classes = [ClockControlPermission]
+
+    @extend_schema(
+        tags=["simulation"],
+        summary="Reset the demo: cancel every reservation, every node back on true time",
+        description=(
+            "One transaction: every active reservation is cancelled (a soft delete; the venue and its "
+            "seat ids stay) and every node's offset and drift go back to 0. The consistency mode stays. "
+            "Announced live as `reservations_cleared` (topic `reservations`) and `offsets_changed`."
+        ),
+        request=None,
+        responses={200: ResetResponseSerializer, 409: error_response("A seat stayed locked", "LOCK_TIMEOUT")},
+    )
+    def post(self, request):
+        reset = demo_reset()
+        count = reset.reservations.count
+        body = {
+            "success": True,
+            "reservations_cancelled": count,
+            "cancelled_at": iso_utc(reset.reservations.at),
+            "nodes_reset": len(reset.nodes),
+            "message": _("Demo reset: %(count)d reservation(s) cancelled, every clock back on true time")
+            % {"count": count},
+        }
+        return Response(body)
 
 
 class ScenarioListView(APIView):

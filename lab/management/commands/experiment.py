@@ -26,6 +26,16 @@ def _percent(value: str) -> str:
     return "     -" if value == "" else f"{100 * float(value):5.1f}%"
 
 
+#: What the summary table's columns mean (docs/experiments.md has the full definitions).
+COLUMNS = """\
+  attempts  reservation requests sent    201 accepted    409 refused: the node saw a holder
+  503       refused: the node was fenced (bounded mode)
+  confl.    accepted reservations that double-booked their seat; unfair: those whose seat went to
+            the customer who truly came second (timestamp winner is not the true first)
+  confl.%, unfair%  per accepted reservation    refus.%  503s per attempt
+  contd.%   attempts on a seat someone truly held already (409s + conflicts), per attempt"""
+
+
 class Command(ServiceCommand):
     help = (
         "Replay a Poisson workload of customers in virtual time through the reservation rule, for every "
@@ -185,6 +195,7 @@ class Command(ServiceCommand):
                 f" {_percent(row['conflict_rate']):>7} {_percent(row['unfair_rate']):>7}"
                 f" {_percent(row['refused_rate']):>7} {_percent(row['contended_rate']):>7}"
             )
+        self.stdout.write(COLUMNS)
         self.stdout.write(
             f"{result.attempts} attempts in {result.wall_seconds:.1f} s of wall time "
             f"({result.attempts_per_second or 0:.0f} attempts/s)."
