@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -60,6 +60,25 @@ class ValidationFailed(DomainError):
     """400 ``VALIDATION_ERROR``; ``details`` maps each field to its messages."""
 
     code, status, default_message = "VALIDATION_ERROR", 400, gettext_noop("Invalid input")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def error_text(exc: DomainError, *, labels: Mapping[str, str] | None = None) -> str:
+    """``exc`` as plain sentences for a person (a terminal, an admin message), not a dict:
+    ``"Invalid input. --rows: Between 1 and 26 rows (one letter each)."``.  A validation error's
+    fields follow its message, each renamed by ``labels`` when given (a service's ``rows`` is a
+    command's ``--rows``)."""
+    parts = [_sentence(exc.message)]
+    if exc.code == ValidationFailed.code:
+        for field, messages in exc.details.items():
+            listed = messages if isinstance(messages, list) else [messages]
+            label = (labels or {}).get(str(field), str(field))
+            parts.append(f"{label}: " + " ".join(_sentence(str(m)) for m in listed))
+    return " ".join(parts)
 
 
 # Codes for Django/DRF errors that are not domain errors.

@@ -84,7 +84,15 @@ class OperationRecorder:
             self.seat_id = seat_id
         self.reached = True
 
-    def _row(self, outcome: str, value: Mapping[str, Any], *, error: str = "", node: str | None = None) -> Operation:
+    def _row(
+        self,
+        outcome: str,
+        value: Mapping[str, Any],
+        *,
+        error: str = "",
+        node: str | None = None,
+        seat_id: int | None = None,
+    ) -> Operation:
         return Operation(
             f=self.f,
             outcome=outcome,
@@ -94,7 +102,7 @@ class OperationRecorder:
             node=self.node if node is None else node,
             node_time=self.node_time,
             mode=self.mode,
-            seat_id=self.seat_id,
+            seat_id=self.seat_id if seat_id is None else seat_id,
             actor_kind=self.actor.kind,
             actor_name=self.actor.name,
             run=self.actor.run,
@@ -110,6 +118,13 @@ class OperationRecorder:
     def ok_per_node(self, values: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Append one ``ok`` row per node (an operation on several clocks at once: a scenario)."""
         Operation.objects.bulk_create([self._row(Operation.Outcome.OK, value, node=node) for node, value in values])
+        self.recorded = True
+
+    def ok_per_seat(self, values: Iterable[tuple[int, Mapping[str, Any]]]) -> None:
+        """Append one ``ok`` row per seat (an operation on many seats at once: the demo's reset)."""
+        Operation.objects.bulk_create(
+            [self._row(Operation.Outcome.OK, value, seat_id=seat_id) for seat_id, value in values]
+        )
         self.recorded = True
 
     def __exit__(

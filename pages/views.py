@@ -1,7 +1,10 @@
-"""The seat-map page (DESIGN §6): server-rendered, then kept live by ``static/seatmap.js``.
+"""The seat map (DESIGN §6): server-rendered, then kept live by ``static/seatmap.js`` (the
+venue, the node clocks, the presenter's controls) and ``static/timeline.js`` (the space-time
+diagram of what the nodes did, drawn with the vendored D3).
 
 The page reads the same rows as the API through the same selectors and renders them with the
-same shape functions, in a constant number of queries whatever the size of the venue.
+same shape functions, in a constant number of queries whatever the size of the venue.  It takes
+each seat's holder from the server (``holder_id``) and never applies the holder rule itself.
 """
 
 from __future__ import annotations
@@ -19,8 +22,7 @@ from reservations.models import holder_of
 from reservations.selectors import seat_list_with_holder
 from simulation.selectors import scenario_list
 from timesync import shapes as clock_shapes
-from timesync.consistency import consistency_get
-from timesync.selectors import node_list
+from timesync.consistency import cluster_clocks, consistency_get
 
 
 def seat_state(seat) -> str:
@@ -30,11 +32,18 @@ def seat_state(seat) -> str:
 
 
 def seat_map(request: HttpRequest) -> HttpResponse:
-    """The venue grid, the clocks panel and the conflicts panel (six queries)."""
+    """The venue grid, the clocks, the controls, the conflicts and the timeline (seven queries).
+
+    The initial state (``#seatmap-state``) carries what the timeline replays from: every active
+    reservation with both stamps (``created_at`` on its node's clock, ``recorded_at`` true
+    time), every node's clock (``/api/time/servers``' shape: offset, drift, ``offset_since``)
+    and the consistency mode with the list of modes the server knows.
+    """
     seats = list(seat_list_with_holder())  # two queries
-    nodes = [node.server_id for node in node_list()]  # one query
-    scenarios = [scenario.name for scenario in scenario_list()]  # two queries
+    clocks = cluster_clocks()  # two queries
+    scenarios = [(scenario.name, scenario.description) for scenario in scenario_list()]  # two queries
     consistency = consistency_get()  # one query
+    nodes = [c.time.node.server_id for c in clocks.servers]
     audience = audience_of(getattr(request, "user", None))
 
     state: dict[str, Any] = {
@@ -51,14 +60,18 @@ def seat_map(request: HttpRequest) -> HttpResponse:
             for seat in seats
         ],
         "nodes": nodes,
+        "clocks": clock_shapes.cluster_clocks(clocks),
         "consistency": clock_shapes.consistency(consistency),
     }
     rows = [
         {"label": row, "seats": [{"seat": s, "state": seat_state(s)} for s in row_seats]}
         for row, row_seats in groupby(seats, key=lambda s: s.row)
     ]
+    columns = max((len(row["seats"]) for row in rows), default=0)
     context = {
         "rows": rows,
+        "columns": range(1, columns + 1),
+        "column_count": columns,
         "nodes": nodes,
         "scenarios": scenarios,
         "consistency": consistency,

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.errors import DomainError
+from core.timefmt import shown_instant, shown_seconds
 from history.actors import Actor
 from seats.models import Seat
 
@@ -28,8 +29,8 @@ class ReservationAdmin(admin.ModelAdmin):
         "seat",
         "customer_name",
         "node",
-        "created_at",
-        "recorded_at",
+        "node_stamp",
+        "true_instant",
         "skew",
         "status",
         "conflict_detected",
@@ -41,10 +42,10 @@ class ReservationAdmin(admin.ModelAdmin):
         "seat",
         "node",
         "customer_name",
-        "created_at",
-        "recorded_at",
+        "node_stamp",
+        "true_instant",
         "skew",
-        "node_offset",
+        "offset_at_write",
         "conflict_detected",
         "status",
         "cancelled_at",
@@ -55,10 +56,24 @@ class ReservationAdmin(admin.ModelAdmin):
     actions = ["cancel", "resolve_earliest_timestamp", "resolve_true_order", "resolve_keep_selected"]
     date_hierarchy = "recorded_at"
 
+    @admin.display(description=_("created at (node clock, UTC)"), ordering="created_at")
+    def node_stamp(self, reservation) -> str:
+        """``created_at``: what the writing node's clock read, to the microsecond."""
+        return shown_instant(reservation.created_at)
+
+    @admin.display(description=_("recorded at (true time, UTC)"), ordering="recorded_at")
+    def true_instant(self, reservation) -> str:
+        """``recorded_at``: true time of the write, to the microsecond."""
+        return shown_instant(reservation.recorded_at)
+
     @admin.display(description=_("skew (s)"))
     def skew(self, reservation) -> str:
         """Node time minus true time: how far this node's stamp was from the truth."""
-        return f"{reservation.skew_seconds:+.3f}"
+        return shown_seconds(reservation.skew_seconds)
+
+    @admin.display(description=_("node offset at write (s)"))
+    def offset_at_write(self, reservation) -> str:
+        return shown_seconds(reservation.node_offset)
 
     @admin.display(description=_("history of its seat"))
     def seat_history(self, reservation):

@@ -8,9 +8,11 @@ change, by the one holder rule, so the page never recomputes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from core.permissions import Audience
+from core.timefmt import iso_utc
 
 from . import shapes
 from .models import Hold, Reservation, holder_of
@@ -51,7 +53,8 @@ class ConflictDetected:
 
 @dataclass(frozen=True)
 class ReservationCancelled:
-    """``reservation_cancelled``: which reservation left which seat, and the seat's holder now."""
+    """``reservation_cancelled``: which reservation left which seat, when (``cancelled_at``, true
+    time), and the seat's holder now."""
 
     reservation: Reservation
     holder: Reservation | None
@@ -65,12 +68,28 @@ class ReservationCancelled:
             "seat_id": r.seat_id,
             "server_id": r.node_id,
             "holder_id": self.holder.pk if self.holder else None,
+            "cancelled_at": iso_utc(r.cancelled_at) if r.cancelled_at else None,
         }
 
 
 @dataclass(frozen=True)
+class ReservationsCleared:
+    """``reservations_cleared``: every active reservation was cancelled at true time ``at``
+    (the demo's reset); readers re-read the venue rather than receive one event per seat."""
+
+    count: int
+    at: datetime
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "reservations_cleared"
+
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return {"cancelled": self.count, "cancelled_at": iso_utc(self.at)}
+
+
+@dataclass(frozen=True)
 class ConflictResolved:
-    """``conflict_resolved``: the seat keeps ``kept`` (its holder now); ``bumped`` lost it."""
+    """``conflict_resolved``: the seat keeps ``kept`` (its holder now); ``bumped`` lost it, at true
+    time ``bumped_at``."""
 
     seat_id: int
     policy: str
@@ -88,6 +107,7 @@ class ConflictResolved:
             "bumped_ids": [r.pk for r in self.bumped],
             "fair": self.fair,
             "holder_id": self.kept.pk,
+            "bumped_at": iso_utc(self.bumped[0].bumped_at) if self.bumped and self.bumped[0].bumped_at else None,
         }
 
 
@@ -130,3 +150,16 @@ class HoldReleased:
 
     def data(self, audience: Audience) -> dict[str, Any]:
         return shapes.hold(self.hold, audience=audience)
+
+
+@dataclass(frozen=True)
+class HoldsCleared:
+    """``holds_cleared``: every active hold was released at true time ``at`` (the demo's reset)."""
+
+    count: int
+    at: datetime
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "holds_cleared"
+
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return {"released": self.count, "released_at": iso_utc(self.at)}

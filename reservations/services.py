@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -22,7 +22,7 @@ from core.ids import parse_id
 from core.timefmt import iso_utc
 from history.actors import Actor
 from history.recording import operation
-from seats.locks import seat_lock
+from seats.locks import seat_lock, seats_lock
 from seats.services import venue_seed
 from timesync import clock, consistency
 from timesync.consistency import Mode
@@ -43,8 +43,10 @@ from .events import (
     HoldConfirmed,
     HoldCreated,
     HoldReleased,
+    HoldsCleared,
     ReservationCancelled,
     ReservationCreated,
+    ReservationsCleared,
 )
 from .models import Hold, Reservation, holder_of
 from .selectors import (
@@ -201,6 +203,38 @@ def reservation_cancel(
         holder = holder_of(r for r in seat_active if r.pk != reservation.pk)
         events.publish(ReservationCancelled(reservation, holder=holder))
     return reservation
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """What :func:`reservations_clear` (or :func:`holds_clear`) did: ``count`` rows ended at true time ``at``."""
+
+    count: int
+    at: datetime
+
+
+def reservations_clear(*, actor: Actor | None = None) -> Clearing:
+    """Cancel every active reservation (soft delete, as :func:`reservation_cancel`): the seats
+    stay, with their ids, and the rows stay for the audit trail.
+
+    Takes the seat lock of every seat holding one, in id order, like any write deciding who holds
+    a seat; a reservation committed meanwhile on another seat is ordered after the clearing and
+    stays.  Announces ``reservations_cleared`` (one event, not one per reservation).  Appended to
+    the history as one ``cancel`` per reservation (the checker must see each sale end).
+    """
+    with operation("cancel", clock.reference_now, actor=actor, args={"all": True}) as op, transaction.atomic():
+        seat_ids = list(Reservation.objects.active().order_by().values_list("seat_id", flat=True).distinct())
+        seats_lock(seat_ids)
+        now = clock.reference_now()
+        cleared = list(Reservation.objects.active().filter(seat_id__in=seat_ids).values_list("pk", "seat_id"))
+        count = (
+            Reservation.objects.active()
+            .filter(seat_id__in=seat_ids)
+            .update(status=Reservation.Status.CANCELLED, cancelled_at=now)
+        )
+        op.ok_per_seat((seat_id, {"reservation_id": pk}) for pk, seat_id in cleared)
+        events.publish(ReservationsCleared(count=count, at=now))
+    return Clearing(count=count, at=now)
 
 
 class Policy:
@@ -464,3 +498,18 @@ def hold_release(*, token: str | None = None, hold_id: int | None = None, actor:
         op.ok(hold_id=hold.pk)
         events.publish(HoldReleased(hold))
     return hold
+
+
+def holds_clear(*, actor: Actor | None = None) -> Clearing:
+    """Release every active hold (the demo's reset), under the seat locks of the seats they hold,
+    in id order.  Announces ``holds_cleared`` (one event); appended to the history as one
+    ``release`` per hold."""
+    with operation("release", clock.reference_now, actor=actor, args={"all": True}) as op, transaction.atomic():
+        seat_ids = list(Hold.objects.active().order_by().values_list("seat_id", flat=True).distinct())
+        seats_lock(seat_ids)
+        now = clock.reference_now()
+        released = list(Hold.objects.active().filter(seat_id__in=seat_ids).values_list("pk", "seat_id"))
+        count = Hold.objects.active().filter(seat_id__in=seat_ids).update(status=Hold.Status.RELEASED, released_at=now)
+        op.ok_per_seat((seat_id, {"hold_id": pk}) for pk, seat_id in released)
+        events.publish(HoldsCleared(count=count, at=now))
+    return Clearing(count=count, at=now)

@@ -168,12 +168,19 @@ def conflict_explanation(c: Conflict, reasons: dict[int, str | None] | None = No
 def conflict(c: Conflict, *, audience: Audience) -> dict[str, Any]:
     """A conflict: the spec's ``seat_id``, ``reservations`` and ``conflict_count``, plus the
     holder (``winner_id``), the truly first (``true_first_id``), ``fair`` and the explanation.
-    Each reservation also carries its node's offset at write time and its ``reason``."""
+    Each reservation also carries its node's offset at write time, its ``reason`` and, as data,
+    the ``hidden_ids`` its node could not see (what the page's timeline draws)."""
     reasons = conflict_reasons(c)
+    blind = c.blind_writes
     return {
         "seat_id": c.seat_id,
         "reservations": [
-            {**reservation(r, audience=audience), "node_offset_seconds": r.node_offset, "reason": reasons[r.pk]}
+            {
+                **reservation(r, audience=audience),
+                "node_offset_seconds": r.node_offset,
+                "reason": reasons[r.pk],
+                "hidden_ids": [e.pk for e in bw.hidden] if (bw := blind[r.pk]) else [],
+            }
             for r in c.reservations
         ],
         "conflict_count": len(c.reservations),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.db.models import QuerySet
 
 from core.ids import parse_id
-from core.locks import lock_one
+from core.locks import lock_one, lock_rows
 
 from .errors import SeatNotFound
 from .models import Seat
@@ -30,3 +30,10 @@ def seat_lock(seat_id: object, *, annotate: Callable[[QuerySet[Seat]], QuerySet[
     if seat is None:
         raise SeatNotFound(pk)
     return seat
+
+
+def seats_lock(seat_ids: list[int]) -> list[Seat]:
+    """The seats ``seat_ids`` (ids already parsed), locked in primary-key order for the rest of
+    the transaction, as :func:`seat_lock` locks one; ids with no seat are skipped.  Raises
+    ``core.locks.LockTimeout``."""
+    return lock_rows(Seat.objects.filter(pk__in=seat_ids))

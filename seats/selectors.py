@@ -17,3 +17,8 @@ def seat_get(seat_id: object) -> Seat:
 def venue_exists() -> bool:
     """Whether a venue has been seeded."""
     return Seat.objects.exists()
+
+
+def venue_size() -> int:
+    """How many seats the venue has."""
+    return Seat.objects.count()

@@ -21,6 +21,11 @@ def scenario_list() -> QuerySet[Scenario]:
     )
 
 
+def scenario_names() -> list[str]:
+    """Every stored scenario's name, in id order (built-in ones first)."""
+    return list(Scenario.objects.order_by("id").values_list("name", flat=True))
+
+
 def parse_scenario_name(value: object) -> str | None:
     """``value`` if it can be a scenario name (the model's validator), else ``None``."""
     return value if isinstance(value, str) and _NAME.fullmatch(value) else None

@@ -123,7 +123,7 @@ def test_double_booking_through_a_lagging_node_and_conflicts(api, venue, frozen_
     assert conflict["seat_id"] == venue[0].pk
     assert conflict["conflict_count"] == 2
     assert [r["id"] for r in conflict["reservations"]] == [second.json()["id"], first["id"]]
-    assert set(conflict["reservations"][0]) == RESERVATION_KEYS | {"node_offset_seconds", "reason"}
+    assert set(conflict["reservations"][0]) == RESERVATION_KEYS | {"node_offset_seconds", "reason", "hidden_ids"}
     assert conflict["reservations"][0]["recorded_at"] == "2026-06-28T10:30:03Z"
     assert conflict["winner_id"] == second.json()["id"]
     assert conflict["true_first_id"] == first["id"]
@@ -187,6 +187,7 @@ def test_time_status(api, frozen_clock):
     # Additive: the drift rate and the figures of the last NTP sync (none yet).
     assert set(body) - spec == {
         "drift_ppm",
+        "offset_since",
         "last_sync_offset_seconds",
         "last_sync_delay_seconds",
         "last_sync_stratum",

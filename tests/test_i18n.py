@@ -54,3 +54,33 @@ def test_admin_in_french(client, django_user_model):
     client.force_login(django_user_model.objects.create_superuser("op", "op@example.com", "pw-op-123456"))
     response = client.get("/admin/timesync/servernode/", HTTP_ACCEPT_LANGUAGE="fr")
     assert "Synchroniser maintenant (NTP)" in response.content.decode()
+
+
+def test_reset_and_admin_in_french(api, client, django_user_model):
+    response = api.post("/api/simulation/reset", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.json()["message"] == (
+        "Démo réinitialisée : 0 réservation(s) annulée(s), toutes les horloges au temps vrai"
+    )
+    client.force_login(django_user_model.objects.create_superuser("op2", "op2@example.com", "pw-op-123456"))
+    page = client.get("/admin/timesync/servernode/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "Administration de Seatclock" in page and "Heure du serveur (UTC)" in page
+
+
+def test_compiled_catalogues_match_their_sources(tmp_path):
+    """Every .mo is msgfmt's output for its .po: a translation edited but not compiled fails here."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from django.conf import settings
+
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        pytest.skip("msgfmt (gettext) is not installed")
+    base = Path(settings.BASE_DIR)
+    sources = sorted(base.glob("locale/*/LC_MESSAGES/*.po")) + sorted(base.glob("*/locale/*/LC_MESSAGES/*.po"))
+    assert len(sources) >= 3
+    for po in sources:
+        fresh = tmp_path / (po.stem + ".mo")
+        subprocess.run([msgfmt, "--check", "-o", str(fresh), str(po)], check=True)
+        assert fresh.read_bytes() == po.with_suffix(".mo").read_bytes(), po

@@ -7,18 +7,45 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.errors import DomainError, error_text
+from core.timefmt import shown_instant, shown_seconds
 from history.actors import Actor
 
 from . import clock, consistency
 from .models import ConsistencySettings, ServerNode
 from .selectors import parse_server_id
-from .services import consistency_mode_set, node_offset_remove, node_offset_set, node_sync
+from .services import (
+    consistency_mode_set,
+    drift_bound_message,
+    node_offset_remove,
+    node_offset_set,
+    node_sync,
+    offset_bound_message,
+    offset_errors,
+)
 
 
 class SetOffsetForm(forms.Form):
+    """The offset and drift to inject, refused for the same reasons and in the same words as the
+    API (``timesync.services``: finite, within the bounds) rather than "Enter a number."."""
+
     offset_seconds = forms.FloatField(label=_("Offset (seconds)"), help_text=_("Negative: the node's clock lags."))
-    drift_ppm = forms.FloatField(label=_("Drift (ppm)"), initial=0.0, required=False)
+    drift_ppm = forms.FloatField(
+        label=_("Drift (ppm)"), initial=0.0, required=False, help_text=_("Parts per million; 0 for none.")
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        offset, drift = offset_bound_message(), drift_bound_message()
+        self.fields["offset_seconds"].error_messages.update({"invalid": offset, "required": offset})
+        self.fields["drift_ppm"].error_messages.update({"invalid": drift})
+
+    def clean(self):
+        data = super().clean()
+        if "offset_seconds" in data:
+            for field, messages in offset_errors(data["offset_seconds"], data.get("drift_ppm") or 0.0).items():
+                self.add_error(field, messages)
+        return data
 
 
 @admin.register(ServerNode)
@@ -29,22 +56,23 @@ class ServerNodeAdmin(admin.ModelAdmin):
     clock_fields = [
         "node_time",
         "current_offset",
-        "offset_seconds",
-        "drift_ppm",
+        "injected_offset",
+        "drift",
         "offset_since",
         "ntp_synced",
         "last_sync",
     ]
-    list_display = ["server_id", *clock_fields]
+    # The list keeps what an operator scans (fits 1440 px); the injected offset is on the page.
+    list_display = ["server_id", *(f for f in clock_fields if f != "injected_offset")]
     list_filter = ["ntp_synced"]
     search_fields = ["server_id"]
     actions = ["set_offset", "remove_offset", "sync_now"]
     audit_fields = [
         *clock_fields,
-        "last_sync_offset",
-        "last_sync_delay",
+        "last_sync_correction",
+        "last_sync_round_trip",
         "last_sync_stratum",
-        "last_sync_error_bound",
+        "last_sync_bound",
         "last_sync_server",
     ]
 
@@ -65,13 +93,34 @@ class ServerNodeAdmin(admin.ModelAdmin):
             return None
         return super().get_object(request, object_id, from_field)
 
-    @admin.display(description=_("node time"))
+    @admin.display(description=_("node time (UTC)"))
     def node_time(self, node) -> str:
-        return clock.node_now(node).isoformat(timespec="milliseconds")
+        return shown_instant(clock.node_now(node))
 
     @admin.display(description=_("current offset (s)"))
     def current_offset(self, node) -> str:
-        return f"{clock.offset_at(node, clock.reference_now()):+.6f}"
+        return shown_seconds(clock.offset_at(node, clock.reference_now()))
+
+    @admin.display(description=_("injected offset (s)"), ordering="offset_seconds")
+    def injected_offset(self, node) -> str:
+        """The offset set at ``offset_since`` (the drift adds to it since)."""
+        return shown_seconds(node.offset_seconds)
+
+    @admin.display(description=_("drift (ppm)"), ordering="drift_ppm")
+    def drift(self, node) -> str:
+        return f"{node.drift_ppm:+.3f}"
+
+    @admin.display(description=_("last sync: step (s)"))
+    def last_sync_correction(self, node) -> str:
+        return shown_seconds(node.last_sync_offset)
+
+    @admin.display(description=_("last sync: round trip (s)"))
+    def last_sync_round_trip(self, node) -> str:
+        return shown_seconds(node.last_sync_delay, signed=False)
+
+    @admin.display(description=_("last sync: error bound (s)"))
+    def last_sync_bound(self, node) -> str:
+        return shown_seconds(node.last_sync_error_bound, signed=False)
 
     def _run(self, request, queryset, service, done_message) -> None:
         done = []
@@ -79,7 +128,7 @@ class ServerNodeAdmin(admin.ModelAdmin):
             try:
                 service(node)
             except DomainError as exc:
-                self.message_user(request, f"{node.server_id}: {exc.message}", messages.ERROR)
+                self.message_user(request, f"{node.server_id}: {error_text(exc)}", messages.ERROR)
             else:
                 done.append(node.server_id)
         if done:

@@ -19,6 +19,11 @@ def node_list() -> QuerySet[ServerNode]:
     return ServerNode.objects.order_by("server_id")
 
 
+def node_ids() -> list[str]:
+    """Every node's id, in order (what a bad id is told it could have been)."""
+    return list(node_list().values_list("server_id", flat=True))
+
+
 def parse_server_id(value: object) -> str | None:
     """``value`` if it can be a node id (1-32 of ``a-z 0-9 - _``), else ``None``: a NUL byte or a
     10,000-character path segment never reaches the database."""

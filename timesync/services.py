@@ -30,19 +30,36 @@ from .models import ConsistencySettings, ServerNode
 from .selectors import node_get
 
 
+def offset_bound_message() -> str:
+    """What an injected offset must be, in the active language (API, admin form, commands)."""
+    return _("Must be a finite number of seconds within ±%(max)g.") % {"max": settings.SEATCLOCK_MAX_INJECTED_OFFSET}
+
+
+def drift_bound_message() -> str:
+    """What an injected drift must be, in the active language."""
+    return _("Must be a finite number within ±%(max)g ppm.") % {"max": settings.SEATCLOCK_MAX_DRIFT_PPM}
+
+
 def _validate_offset(offset_seconds: float, drift_ppm: float) -> None:
+    errors = offset_errors(offset_seconds, drift_ppm)
+    if errors:
+        raise ValidationFailed(details=errors)
+
+
+def offset_errors(offset_seconds: object, drift_ppm: object) -> dict[str, list[str]]:
+    """Why ``offset_seconds``/``drift_ppm`` cannot be injected, per field (empty: they can).
+    The one check behind the API, the admin's form and the commands."""
     max_offset, max_drift = settings.SEATCLOCK_MAX_INJECTED_OFFSET, settings.SEATCLOCK_MAX_DRIFT_PPM
     errors: dict[str, list[str]] = {}
     if not isinstance(offset_seconds, (int, float)) or isinstance(offset_seconds, bool):
         errors["offset_seconds"] = [_("Must be a number.")]
     elif not math.isfinite(offset_seconds) or abs(offset_seconds) > max_offset:
-        errors["offset_seconds"] = [_("Must be a finite number of seconds within ±%(max)g.") % {"max": max_offset}]
+        errors["offset_seconds"] = [offset_bound_message()]
     if not isinstance(drift_ppm, (int, float)) or isinstance(drift_ppm, bool):
         errors["drift_ppm"] = [_("Must be a number.")]
     elif not math.isfinite(drift_ppm) or abs(drift_ppm) > max_drift:
-        errors["drift_ppm"] = [_("Must be a finite number within ±%(max)g ppm.") % {"max": max_drift}]
-    if errors:
-        raise ValidationFailed(details=errors)
+        errors["drift_ppm"] = [drift_bound_message()]
+    return errors
 
 
 def _apply(node: ServerNode, *, offset_seconds: float, drift_ppm: float) -> dict[str, float]:

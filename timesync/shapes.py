@@ -14,7 +14,9 @@ from .selectors import NodeTime
 
 def node_status(t: NodeTime) -> dict[str, Any]:
     """A node's clock: the spec's TimeStatus (``server_id``, ``current_time``, ``ntp_synced``,
-    ``offset_seconds``, ``last_sync``) plus its drift (ppm) and its last sync's figures."""
+    ``offset_seconds``, ``last_sync``) plus its drift (ppm), the true time its offset and drift
+    were last set (``offset_since``: by an operator, a scenario or a sync; null if never) and its
+    last sync's figures."""
     node = t.node
     return {
         "server_id": node.server_id,
@@ -23,6 +25,7 @@ def node_status(t: NodeTime) -> dict[str, Any]:
         "offset_seconds": t.offset_seconds,
         "last_sync": iso_utc_or_none(node.last_sync),
         "drift_ppm": node.drift_ppm,
+        "offset_since": iso_utc_or_none(node.offset_since),
         "last_sync_offset_seconds": node.last_sync_offset,
         "last_sync_delay_seconds": node.last_sync_delay,
         "last_sync_stratum": node.last_sync_stratum,

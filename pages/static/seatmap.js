@@ -2,30 +2,33 @@
  *
  * The page starts from the server-rendered state (#seatmap-state), then stays live over
  * /ws/updates.  On every (re)connection it re-syncs from the REST API, so nothing missed while
- * disconnected is lost.  Customer names are untrusted: they are only ever set with
- * textContent, never innerHTML.
+ * disconnected is lost.  Each seat's holder comes from the server (holder_id), never from a rule
+ * applied here.  Customer names are untrusted: they are only ever set as text, never as HTML.
+ * Strings go through Django's JavaScript catalogue (gettext, interpolate: /jsi18n/), so the
+ * page speaks the language Django picked (the switch's cookie, else Accept-Language).
  */
 (function () {
   "use strict";
 
+  var _ = window.gettext || function (s) { return s; };
+  var ngettext = window.ngettext || function (one, many, n) { return n === 1 ? one : many; };
+  function fmt(text, values) {
+    return window.interpolate ? window.interpolate(text, values, true) : text.replace(/%\((\w+)\)s/g, function (m, k) { return values[k]; });
+  }
+
   var TOPICS = ["reservations", "time_sync", "conflicts"];
   var MARKS = { available: "○", reserved: "●", conflict: "⚠" };
-  var STATE_TEXT = { available: "available", reserved: "reserved", conflict: "in conflict" };
+  var STATE_TEXT = { available: _("free"), reserved: _("booked"), conflict: _("double-booked") };
 
-  var MODE_ABOUT = {
-    naive: "each node sees only what its own clock has reached",
-    bounded: "each node also sees up to MAX_CLOCK_OFFSET past its clock; nodes too far from the median are fenced",
-    serializable: "clocks ignored: every node sees every reservation",
-  };
-
-  var seats = new Map(); // seat id -> {id, row, number, label, reservations: Map(id -> reservation)}
+  var seats = new Map(); // seat id -> {id, row, number, label, reservations: Map(id -> reservation), holderId}
   var conflictsBySeat = new Map(); // seat id -> conflict from /api/reservations/conflicts
-  var consistency = { mode: "naive", fence_limit_seconds: null };
+  var consistency = { mode: "naive", fence_limit_seconds: null, max_clock_offset_seconds: null, modes: [] };
   var controlsEnabled = false;
   var selectedId = null;
   var clockBase = null; // {trueMs, perf, servers: [...]}
   var socket = null;
   var attempts = 0;
+  var timeline = null;
 
   function $(id) { return document.getElementById(id); }
 
@@ -44,12 +47,29 @@
     return Date.parse(m[1] + m[3]) * 1000 + parseInt(frac, 10);
   }
 
-  function showTime(iso) {
-    if (!iso) return "—";
+  /* Time of day to the millisecond (UTC): what the audience compares. */
+  function clockOf(iso) {
     var us = micros(iso);
-    if (isNaN(us)) return iso;
-    var ms = Math.floor(us / 1000);
-    return new Date(ms).toISOString().replace("T", " ").replace("Z", "") + String(us % 1000).padStart(3, "0") + " UTC";
+    if (isNaN(us)) return "—";
+    return new Date(Math.floor(us / 1000)).toISOString().slice(11, 23);
+  }
+
+  /* The whole instant to the microsecond, for tooltips. */
+  function fullTime(iso) {
+    var us = micros(iso);
+    if (isNaN(us)) return iso || "";
+    return new Date(Math.floor(us / 1000)).toISOString().replace("T", " ").replace("Z", "") + String(us % 1000).padStart(3, "0") + " UTC";
+  }
+
+  function signed(seconds, digits) {
+    var text = Math.abs(seconds).toFixed(digits === undefined ? 3 : digits);
+    return (seconds < 0 ? "−" : "+") + text;
+  }
+
+  /* True time as this page estimates it: the server's true_time plus local elapsed time. */
+  function trueNow() {
+    if (!clockBase) return Date.now();
+    return clockBase.trueMs + (performance.now() - clockBase.perf);
   }
 
   async function api(method, url, body) {
@@ -64,13 +84,23 @@
     return { ok: response.ok, status: response.status, data: data };
   }
 
+  /* An API error as one line: its message, each field's messages, its code. */
   function errorText(result) {
     var err = result.data && result.data.error;
     if (!err) return "HTTP " + result.status;
-    var text = err.message + " (" + err.code + ")";
-    var existing = err.details && err.details.existing_reservation;
-    if (existing) text += " — held by " + existing.customer_name + " (#" + existing.id + ")";
-    return text;
+    var text = err.message;
+    var details = err.details || {};
+    Object.keys(details).forEach(function (field) {
+      if (Array.isArray(details[field])) text += " — " + field + ": " + details[field].join(" ");
+    });
+    var existing = details.existing_reservation;
+    if (existing) text += " — " + fmt(_("held by %(name)s (#%(id)s)"), { name: existing.customer_name, id: existing.id });
+    return text + " (" + err.code + ")";
+  }
+
+  function seatName(id) {
+    var seat = seats.get(id);
+    return seat ? seat.label : "#" + id;
   }
 
   /* ---- seats ---------------------------------------------------------------------------- */
@@ -80,27 +110,31 @@
     return n === 0 ? "available" : n === 1 ? "reserved" : "conflict";
   }
 
-  /* The holder comes from the server (seat.holderId, kept current by the live events); the page
-     never applies the holder rule itself.  Reservations are listed holder first, then by stamp. */
+  /* Reservations listed holder first (the holder as the server states it), then by stamp. */
   function listed(seat) {
     return Array.from(seat.reservations.values()).sort(function (a, b) {
       return (b.id === seat.holderId) - (a.id === seat.holderId) || micros(a.created_at) - micros(b.created_at) || a.id - b.id;
     });
   }
 
+  function seatLabelText(seat, st) {
+    var holder = seat.reservations.get(seat.holderId);
+    if (st === "conflict") return fmt(_("Seat %(label)s, double-booked (%(n)s bookings)"), { label: seat.label, n: seat.reservations.size });
+    if (st === "reserved" && holder) return fmt(_("Seat %(label)s, booked by %(name)s"), { label: seat.label, name: holder.customer_name });
+    return fmt(_("Seat %(label)s, %(state)s"), { label: seat.label, state: STATE_TEXT[st] });
+  }
+
   function renderSeat(seat) {
     var button = $("seat-" + seat.id);
     if (!button) return;
     var st = seatState(seat);
-    button.className = "seat seat--" + st + (seat.id === selectedId ? " seat--selected" : "");
+    var selected = seat.id === selectedId;
+    button.className = "seat seat--" + st + (selected ? " seat--selected" : "");
     button.dataset.state = st;
-    var holder = seat.reservations.get(seat.holderId);
-    var label = "Seat " + seat.label + ", " + STATE_TEXT[st];
-    if (holder) label += st === "conflict" ? " (" + seat.reservations.size + " reservations)" : " by " + holder.customer_name;
-    button.setAttribute("aria-label", label);
-    button.setAttribute("aria-pressed", seat.id === selectedId ? "true" : "false");
+    button.setAttribute("aria-label", seatLabelText(seat, st));
+    button.setAttribute("aria-pressed", selected ? "true" : "false");
     button.querySelector(".seat__mark").textContent = MARKS[st];
-    if (seat.id === selectedId) renderDetails();
+    if (selected) renderDetails();
   }
 
   function renderAllSeats() { seats.forEach(renderSeat); }
@@ -118,6 +152,7 @@
     });
     if (holderId !== undefined) seat.holderId = holderId;
     renderSeat(seat);
+    if (timeline && r.recorded_at) timeline.addReservation(r, seat.reservations.size > 1);
   }
 
   function removeReservation(r) {
@@ -126,28 +161,89 @@
     seat.reservations.delete(r.id);
     seat.holderId = r.holder_id;
     renderSeat(seat);
+    if (timeline) timeline.endReservation(r.id, "cancelled", r.cancelled_at);
   }
 
-  /* ---- details and reserving -------------------------------------------------------------- */
+  /* ---- venue size: seats fit their panel; a wide venue scrolls (zoom − / fit / +) ------------ */
+
+  var zoom = 1; // × the base size
+  var fitAll = false; // base size: the whole venue in its panel, however small (else readable)
+  var columns = 0, rows = 0;
+
+  function layoutSeats() {
+    var scroll = $("venue-scroll");
+    var grid = $("grid");
+    if (!scroll || !grid || !columns) return;
+    var phone = window.matchMedia("not ((min-width: 62rem) and (min-height: 36rem))").matches;
+    var stage = $("grid").previousElementSibling;
+    var width = scroll.clientWidth - 14;
+    var height = phone ? Infinity : scroll.clientHeight - 12 - (stage ? stage.offsetHeight + 4 : 0);
+    // n seats of size s need n·s + (n + 1) gaps, a gap being 12 % of s but at least 2 px;
+    // beside them two 1.4rem label columns, above them a 14 px label row.
+    function largest(avail, n) {
+      var s = avail / (n * 1.12 + 0.12);
+      return s * 0.12 >= 2 ? s : (avail - 2 * (n + 1)) / n;
+    }
+    var byWidth = largest(width - 2 * 22.4, columns);
+    var byHeight = largest(height - 14, rows);
+    var fit = Math.min(byWidth, byHeight, phone ? 34 : 46);
+    // Readable and easy to click by default: a wide venue then scrolls inside its panel.
+    var base = fitAll ? fit : Math.max(phone ? 22 : 16, fit);
+    var size = Math.max(6, Math.min(64, Math.floor(base * zoom)));
+    grid.style.setProperty("--seat", size + "px");
+    $("venue").classList.toggle("venue--small", size < 20);
+  }
+
+  /* ---- details, booking, cancelling ---------------------------------------------------------- */
+
+  function selectTab(name) {
+    ["seat", "conflicts", "story"].forEach(function (tab) {
+      var button = $("tab-" + tab);
+      if (!button) return;
+      var on = tab === name;
+      button.setAttribute("aria-selected", on ? "true" : "false");
+      $(button.getAttribute("aria-controls")).hidden = !on;
+    });
+  }
 
   function renderDetails() {
     var seat = seats.get(selectedId);
     if (!seat) return;
     $("details-empty").hidden = true;
     $("details-body").hidden = false;
-    $("details-seat").textContent = "Seat " + seat.label;
+    $("details-seat").textContent = fmt(_("Seat %(label)s"), { label: seat.label });
     var st = seatState(seat);
-    var text = { available: "Available.", reserved: "Reserved.", conflict: "In conflict: double-booked. The holder is the earliest node timestamp." }[st];
+    var text = {
+      available: _("Free."),
+      reserved: _("Booked."),
+      conflict: _("Double-booked: two nodes sold it. The holder is the booking with the earliest node timestamp."),
+    }[st];
     $("details-state").textContent = MARKS[st] + " " + text;
-    var body = $("details-reservations");
-    body.replaceChildren();
+    var list = $("details-reservations");
+    list.replaceChildren();
     listed(seat).forEach(function (r) {
-      var tr = document.createElement("tr");
-      tr.dataset.reservationId = r.id;
-      var name = el("td", r.customer_name, "resv__name");
-      if (r.id === seat.holderId && st === "conflict") name.appendChild(el("span", " (holder)", "tag"));
-      tr.append(name, el("td", r.server_id), el("td", showTime(r.created_at)), el("td", showTime(r.recorded_at)));
-      body.appendChild(tr);
+      var li = el("li");
+      li.dataset.reservationId = r.id;
+      var head = el("div", null, "resv__head");
+      head.appendChild(el("span", r.customer_name, "resv__name"));
+      if (r.id === seat.holderId && st === "conflict") head.appendChild(el("span", _("holder"), "tag"));
+      head.appendChild(el("span", r.server_id));
+      if (controlsEnabled) {
+        var cancel = el("button", _("Cancel"), "cancel-button");
+        cancel.type = "button";
+        cancel.dataset.reservationId = r.id;
+        head.appendChild(cancel);
+      }
+      li.appendChild(head);
+      var stamps = el("div", null, "resv__stamps");
+      stamps.append(_("its clock") + " ", el("b", clockOf(r.created_at)), " · " + _("true") + " ", el("b", r.recorded_at ? clockOf(r.recorded_at) : "—"));
+      if (r.recorded_at) {
+        var skew = (micros(r.created_at) - micros(r.recorded_at)) / 1e6;
+        if (Math.abs(skew) >= 0.001) stamps.append(" (" + signed(skew) + " s)");
+      }
+      stamps.title = fmt(_("stamped %(stamp)s by %(node)s; true time %(truth)s"), { stamp: fullTime(r.created_at), node: r.server_id, truth: fullTime(r.recorded_at) });
+      li.appendChild(stamps);
+      list.appendChild(li);
     });
     // Why the seat is double-booked: one line per blind write, from the conflicts endpoint.
     var why = $("details-explanation");
@@ -156,11 +252,12 @@
     if (conflict) conflict.explanation.forEach(function (line) { why.appendChild(el("li", line)); });
   }
 
-  async function selectSeat(id) {
+  async function selectSeat(id, keepTab) {
     var previous = selectedId;
     selectedId = id;
     if (previous !== null && seats.has(previous)) renderSeat(seats.get(previous));
     renderSeat(seats.get(id));
+    if (!keepTab) selectTab("seat");
     $("reserve-error").textContent = "";
     $("reserve-result").textContent = "";
     // Refresh from the API: the same rows (and the same holder) the REST clients see.
@@ -171,11 +268,24 @@
     if (results[0].ok && results[1].ok && selectedId === id) {
       var seat = seats.get(id);
       var fresh = new Map();
-      results[0].data.reservations.forEach(function (r) { fresh.set(r.id, r); });
+      results[0].data.reservations.forEach(function (r) {
+        var known = seat.reservations.get(r.id);
+        fresh.set(r.id, Object.assign({}, known || {}, r));
+      });
       seat.reservations = fresh;
       seat.holderId = results[1].data.reservation ? results[1].data.reservation.id : null;
       renderSeat(seat);
     }
+  }
+
+  async function reserveThrough(seatId, name, node) {
+    var result = await api("POST", "/api/reservations", { seat_id: seatId, customer_name: name, server_id: node });
+    if (result.ok) {
+      addReservation(result.data);
+      refreshSeat(result.data.seat_id);
+      if (result.data.conflict_detected) refreshConflictsSoon();
+    }
+    return result;
   }
 
   async function reserve(event) {
@@ -186,26 +296,37 @@
     $("reserve-result").textContent = "";
     submit.disabled = true;
     try {
-      var result = await api("POST", "/api/reservations", {
-        seat_id: selectedId,
-        customer_name: $("reserve-name").value,
-        server_id: $("reserve-node").value,
-      });
+      var result = await reserveThrough(selectedId, $("reserve-name").value, $("reserve-node").value);
       if (result.ok) {
         var r = result.data;
-        addReservation(r);
-        refreshSeat(r.seat_id);
         $("reserve-result").textContent =
-          "Reserved #" + r.id + " through " + r.server_id + " at " + showTime(r.created_at) + " (its clock)." +
-          (r.conflict_detected ? " ⚠ Conflict: this node could not see an earlier reservation." : "");
+          fmt(_("Booked #%(id)s through %(node)s at %(time)s (its clock)."), { id: r.id, node: r.server_id, time: clockOf(r.created_at) }) +
+          (r.conflict_detected ? " " + _("⚠ Conflict: this node could not see an earlier booking.") : "");
         $("reserve-name").value = "";
       } else {
         $("reserve-error").textContent = errorText(result);
       }
     } catch (e) {
-      $("reserve-error").textContent = "Network error: " + e.message;
+      $("reserve-error").textContent = _("Network error:") + " " + e.message;
     } finally {
       submit.disabled = false;
+    }
+  }
+
+  async function cancelReservation(id) {
+    $("reserve-error").textContent = "";
+    var result = await api("DELETE", "/api/reservations/" + id);
+    if (result.ok || result.status === 204) {
+      var seat = seats.get(selectedId);
+      if (seat && seat.reservations.has(id)) {
+        seat.reservations.delete(id);
+        renderSeat(seat);
+      }
+      $("reserve-result").textContent = fmt(_("Booking #%(id)s cancelled."), { id: id });
+      if (selectedId !== null) refreshSeat(selectedId);
+      refreshConflictsSoon();
+    } else {
+      $("reserve-error").textContent = errorText(result);
     }
   }
 
@@ -215,7 +336,7 @@
 
   function refreshConflictsSoon() {
     clearTimeout(conflictTimer);
-    conflictTimer = setTimeout(refreshConflicts, 150);
+    conflictTimer = setTimeout(refreshConflicts, 120);
   }
 
   async function fetchAllConflicts() {
@@ -230,13 +351,12 @@
 
   async function refreshConflicts() {
     var conflicts;
-    try { conflicts = await fetchAllConflicts(); } catch (e) { return; }
+    try { conflicts = await fetchAllConflicts(); } catch (e) { return null; }
     var list = $("conflicts-list");
     list.replaceChildren();
     conflictsBySeat = new Map(conflicts.map(function (c) { return [c.seat_id, c]; }));
     var unfair = 0;
     conflicts.forEach(function (c) {
-      var seat = seats.get(c.seat_id);
       var names = new Map(c.reservations.map(function (r) { return [r.id, r]; }));
       var winner = names.get(c.winner_id);
       var first = names.get(c.true_first_id);
@@ -244,10 +364,10 @@
       var li = el("li", null, "conflict " + (c.fair ? "conflict--fair" : "conflict--unfair"));
       li.dataset.seatId = c.seat_id;
       li.dataset.fair = String(c.fair);
-      li.appendChild(el("strong", "Seat " + (seat ? seat.label : c.seat_id) + ": " + c.reservations.length + " reservations. "));
-      li.appendChild(el("span", "Holder by timestamp: " + winner.customer_name + " (" + winner.server_id + "). "));
-      li.appendChild(el("span", "Truly first: " + first.customer_name + " (" + first.server_id + "). "));
-      li.appendChild(el("span", c.fair ? "✓ fair" : "✗ UNFAIR: the timestamp winner came second", "verdict"));
+      li.appendChild(el("strong", fmt(_("Seat %(label)s: %(n)s bookings."), { label: seatName(c.seat_id), n: c.reservations.length }) + " "));
+      li.appendChild(el("span", fmt(_("Holder by timestamp: %(name)s (%(node)s)."), { name: winner.customer_name, node: winner.server_id }) + " "));
+      li.appendChild(el("span", fmt(_("Truly first: %(name)s (%(node)s)."), { name: first.customer_name, node: first.server_id }) + " "));
+      li.appendChild(el("span", c.fair ? _("✓ fair") : _("✗ UNFAIR: the timestamp winner came second"), "verdict"));
       if (c.explanation.length) {
         var why = el("ul", null, "explanation");
         c.explanation.forEach(function (line) { why.appendChild(el("li", line)); });
@@ -255,7 +375,7 @@
       }
       if (controlsEnabled) {
         var actions = el("div", null, "buttons");
-        [["earliest_timestamp", "Keep earliest timestamp"], ["true_order", "Keep true first"]].forEach(function (p) {
+        [["earliest_timestamp", _("Keep earliest timestamp")], ["true_order", _("Keep truly first")]].forEach(function (p) {
           var button = el("button", p[1], "resolve-button");
           button.type = "button";
           button.dataset.policy = p[0];
@@ -267,9 +387,15 @@
       list.appendChild(li);
     });
     $("conflicts-summary").textContent = conflicts.length === 0
-      ? "No conflicts."
-      : conflicts.length + " conflict(s), " + unfair + " resolved unfairly (timestamp winner ≠ true first).";
+      ? _("No conflicts.")
+      : fmt(ngettext("%(n)s conflict, %(unfair)s resolved unfairly by timestamp (the winner came second).",
+        "%(n)s conflicts, %(unfair)s resolved unfairly by timestamp (the winner came second).", conflicts.length), { n: conflicts.length, unfair: unfair });
+    var count = $("conflict-count");
+    count.textContent = String(conflicts.length);
+    count.dataset.unfair = String(unfair > 0);
+    if (timeline) timeline.setConflicts(conflicts);
     if (selectedId !== null) renderDetails();
+    return conflicts;
   }
 
   async function resolveConflict(seatId, policy) {
@@ -279,26 +405,29 @@
       var result = await api("POST", "/api/reservations/conflicts/" + seatId + "/resolve", { policy: policy });
       if (result.ok) {
         var d = result.data;
-        forgetBumped(d.seat_id, d.bumped.map(function (r) { return r.id; }), d.kept.id);
-        var seat = seats.get(d.seat_id);
-        $("conflicts-result").textContent = "Seat " + (seat ? seat.label : d.seat_id) + ": kept " + d.kept.customer_name +
-          " (#" + d.kept.id + "), bumped " + d.bumped.map(function (r) { return "#" + r.id; }).join(", ") +
-          (d.fair ? " — fair: kept who truly came first." : " — UNFAIR: kept who truly came second.");
+        forgetBumped(d.seat_id, d.bumped.map(function (r) { return r.id; }), d.kept.id, d.bumped.length ? d.bumped[0].bumped_at : null);
+        $("conflicts-result").textContent = fmt(_("Seat %(label)s: kept %(name)s (#%(id)s), bumped %(bumped)s"), {
+          label: seatName(d.seat_id), name: d.kept.customer_name, id: d.kept.id,
+          bumped: d.bumped.map(function (r) { return "#" + r.id; }).join(", "),
+        }) + " — " + (d.fair ? _("fair: kept who truly came first.") : _("UNFAIR: kept who truly came second."));
       } else {
         $("conflicts-result").textContent = "";
         $("conflicts-error").textContent = errorText(result);
       }
     } catch (e) {
       $("conflicts-result").textContent = "";
-      $("conflicts-error").textContent = "Network error: " + e.message;
+      $("conflicts-error").textContent = _("Network error:") + " " + e.message;
     }
     refreshConflictsSoon();
   }
 
-  function forgetBumped(seatId, ids, holderId) {
+  function forgetBumped(seatId, ids, holderId, bumpedAt) {
     var seat = seats.get(seatId);
     if (!seat) return;
-    ids.forEach(function (id) { seat.reservations.delete(id); });
+    ids.forEach(function (id) {
+      seat.reservations.delete(id);
+      if (timeline) timeline.endReservation(id, "bumped", bumpedAt || null);
+    });
     seat.holderId = holderId;
     renderSeat(seat);
   }
@@ -315,19 +444,56 @@
 
   /* ---- consistency mode and fences --------------------------------------------------------- */
 
+  /* What each mode means, in a few words for the audience (modeAbout has the full sentence).
+     The server lists the modes; one it adds without words here is still shown, by its name. */
+  function modeShort(mode) {
+    var bound = consistency.max_clock_offset_seconds, fence = consistency.fence_limit_seconds;
+    switch (mode) {
+      case "naive": return _("each node trusts its own clock");
+      case "bounded": return fmt(_("each node also looks %(bound)s s past its clock; one more than %(fence)s s off is fenced"), {
+        bound: bound === null ? "?" : bound.toFixed(1), fence: fence === null ? "?" : fence.toFixed(2) });
+      case "serializable": return _("clocks ignored: every node sees every booking");
+      case "commit_wait": return _("each booking waits out its clock's uncertainty");
+      default: return "";
+    }
+  }
+
+  function modeAbout(mode) {
+    var bound = consistency.max_clock_offset_seconds, fence = consistency.fence_limit_seconds;
+    switch (mode) {
+      case "naive": return _("each node trusts its own clock: it sees only bookings stamped at or before the time it reads.");
+      case "bounded": return fmt(_("each node also looks %(bound)s s past its own clock (the largest skew it assumes between clocks); a node more than %(fence)s s from the others is fenced: it refuses bookings."), {
+        bound: bound === null ? "?" : bound.toFixed(3), fence: fence === null ? "?" : fence.toFixed(3) });
+      case "serializable": return _("clocks ignored: every node sees every booking, in one order.");
+      case "commit_wait": return _("each booking waits out its clock's uncertainty before it is confirmed (Spanner's TrueTime).");
+      default: return "";
+    }
+  }
+
   function renderConsistency() {
     var box = $("consistency");
     box.dataset.mode = consistency.mode;
     $("consistency-mode").textContent = consistency.mode;
-    $("consistency-about").textContent = "— " + (MODE_ABOUT[consistency.mode] || "");
+    $("consistency-about").textContent = "— " + modeAbout(consistency.mode);
+    box.title = modeAbout(consistency.mode);
     document.querySelectorAll(".mode-button").forEach(function (button) {
       button.setAttribute("aria-pressed", button.dataset.mode === consistency.mode ? "true" : "false");
+      button.title = modeAbout(button.dataset.mode);
     });
     renderFences();
   }
 
-  /* Grey out fenced nodes (in the clocks panel and the node choice) when bounded enforces fencing. */
+  /* Who is too far from the others.  Enforced (greyed out, refused) only in bounded mode;
+     in the others a node beyond the limit "would be fenced". */
   function renderFences() {
+    var limit = consistency.fence_limit_seconds;
+    var line = $("fence-hint");
+    line.replaceChildren(el("strong", consistency.mode), ": " + modeShort(consistency.mode));
+    var title = modeAbout(consistency.mode);
+    if (limit !== null && consistency.mode !== "bounded") {
+      title += " " + fmt(_("In bounded mode a node more than %(limit)s s from the median of the clocks would be fenced."), { limit: limit.toFixed(3) });
+    }
+    line.title = title;
     if (!clockBase) return;
     var enforced = consistency.mode === "bounded";
     var anyFenced = false;
@@ -338,26 +504,25 @@
       if (row) {
         row.dataset.fenced = String(fenced);
         row.classList.toggle("clock--fenced", fenced);
-        var dev = (s.deviation_seconds >= 0 ? "+" : "") + s.deviation_seconds.toFixed(3) + " s";
         var cell = row.querySelector(".clock__fence");
-        cell.textContent = s.fenced ? (enforced ? "⊘ fenced (" + dev + ")" : "beyond limit (" + dev + ")") : "ok (" + dev + ")";
-        cell.title = s.fenced && !enforced ? "Fencing is enforced only in bounded mode." : "";
+        cell.textContent = s.fenced ? (enforced ? "⊘ " + _("fenced") : _("would be fenced")) : _("ok");
+        cell.dataset.fence = s.fenced ? (enforced ? "fenced" : "would") : "ok";
+        cell.title = fmt(_("%(dev)s s from the median of the clocks (limit ±%(limit)s s)"), {
+          dev: signed(s.deviation_seconds), limit: limit === null ? "?" : limit.toFixed(3) });
       }
       var option = document.querySelector('#reserve-node option[value="' + CSS.escape(s.server_id) + '"]');
       if (option) {
         option.disabled = fenced;
         option.dataset.fenced = String(fenced);
-        option.textContent = s.server_id + (fenced ? " — fenced" : "");
+        option.textContent = s.server_id + (fenced ? " — " + _("fenced") : "");
       }
     });
     $("reserve-fence-hint").hidden = !anyFenced;
-    if (consistency.fence_limit_seconds !== null) {
-      $("fence-hint").textContent = "Fence: deviation from the median offset; beyond ±" +
-        consistency.fence_limit_seconds.toFixed(3) + " s a node is fenced (refuses writes) in bounded mode.";
-    }
   }
 
   /* ---- clocks ------------------------------------------------------------------------------ */
+
+  var firstClocks = true;
 
   async function refreshClocks() {
     var before = performance.now();
@@ -373,12 +538,21 @@
     clockBase.servers.forEach(function (s) {
       var row = document.querySelector('#clocks-body tr[data-server-id="' + CSS.escape(s.server_id) + '"]');
       if (!row) return;
-      var drift = s.drift_ppm ? " (" + (s.drift_ppm > 0 ? "+" : "") + s.drift_ppm + " ppm)" : "";
-      row.querySelector(".clock__offset").textContent = (s.offset_seconds >= 0 ? "+" : "") + s.offset_seconds.toFixed(3) + " s" + drift;
+      var offset = row.querySelector(".clock__offset");
+      offset.textContent = signed(s.offset_seconds) + " s";
+      if (s.drift_ppm) offset.appendChild(el("span", signed(s.drift_ppm, 1) + " ppm", "clock__drift"));
+      offset.dataset.sign = Math.abs(s.offset_seconds) < 0.0005 ? "zero" : s.offset_seconds < 0 ? "lag" : "ahead";
       var sync = row.querySelector(".clock__sync");
-      sync.textContent = s.ntp_synced ? "✓ synced" : "✗ not synced";
+      sync.textContent = s.ntp_synced ? "✓" : "✗";
+      sync.title = s.ntp_synced ? _("synchronised") : _("not synchronised since its clock was moved");
+      sync.setAttribute("aria-label", sync.title);
       sync.dataset.synced = String(s.ntp_synced);
     });
+    if (timeline) {
+      timeline.setLanes(clockBase.servers.map(function (s) { return s.server_id; }));
+      timeline.setClocks(clockBase.servers, firstClocks);
+      firstClocks = false;
+    }
     renderConsistency();
     tick();
   }
@@ -387,28 +561,244 @@
     if (!clockBase) return;
     var elapsed = (performance.now() - clockBase.perf) / 1000;
     var trueMs = clockBase.trueMs + elapsed * 1000;
+    $("true-time-value").textContent = new Date(trueMs).toISOString().slice(11, 21);
     clockBase.servers.forEach(function (s) {
       var row = document.querySelector('#clocks-body tr[data-server-id="' + CSS.escape(s.server_id) + '"]');
       if (!row) return;
       var offset = s.offset_seconds + (s.drift_ppm || 0) * 1e-6 * elapsed;
-      row.querySelector(".clock__time").textContent = new Date(trueMs + offset * 1000).toISOString().slice(11, 22);
+      row.querySelector(".clock__time").textContent = new Date(trueMs + offset * 1000).toISOString().slice(11, 21);
     });
   }
 
   /* ---- controls ---------------------------------------------------------------------------- */
 
+  function say(text, isError) {
+    $("controls-result").textContent = isError ? "" : text;
+    $("controls-error").textContent = isError ? text : "";
+  }
+
   async function control(promise, okText) {
-    $("controls-error").textContent = "";
-    $("controls-result").textContent = "…";
+    say("…");
     try {
       var result = await promise;
-      if (result.ok) $("controls-result").textContent = okText(result.data);
-      else { $("controls-result").textContent = ""; $("controls-error").textContent = errorText(result); }
+      if (result.ok) say(okText(result.data));
+      else say(errorText(result), true);
     } catch (e) {
-      $("controls-result").textContent = "";
-      $("controls-error").textContent = "Network error: " + e.message;
+      say(_("Network error:") + " " + e.message, true);
     }
     refreshClocks();
+  }
+
+  function syncText(d) {
+    return fmt(_("%(node)s synced: stepped by %(step)s s (round trip %(delay)s ms)."), {
+      node: d.server_id, step: signed(d.offset_seconds, 6), delay: (d.delay_seconds * 1000).toFixed(2) });
+  }
+
+  async function syncAll() {
+    var nodes = clockBase ? clockBase.servers.map(function (s) { return s.server_id; }) : [];
+    var done = [], failed = [];
+    say("…");
+    for (var i = 0; i < nodes.length; i++) {
+      var result = await api("POST", "/api/time/sync", { server_id: nodes[i] });
+      if (result.ok) done.push(result.data.server_id + " " + signed(result.data.offset_seconds) + " s");
+      else failed.push(nodes[i] + ": " + errorText(result));
+    }
+    if (failed.length) say(failed.join("; "), true);
+    else say(fmt(_("Every node synced with NTP (steps: %(steps)s)."), { steps: done.join(", ") }));
+    refreshClocks();
+  }
+
+  function resetDemo(button) {
+    // Two clicks: the first arms the button for four seconds (no blocking dialog on stage).
+    if (button.dataset.armed !== "true") {
+      button.dataset.armed = "true";
+      button.dataset.text = button.textContent;
+      button.textContent = _("Click again to reset");
+      setTimeout(function () { disarm(button); }, 4000);
+      return Promise.resolve(null);
+    }
+    disarm(button);
+    return control(api("POST", "/api/simulation/reset"), function (d) {
+      return fmt(ngettext("Demo reset: %(n)s booking cancelled, every clock on true time.",
+        "Demo reset: %(n)s bookings cancelled, every clock on true time.", d.reservations_cancelled), { n: d.reservations_cancelled });
+    });
+  }
+
+  function disarm(button) {
+    if (button.dataset.armed === "true") button.textContent = button.dataset.text;
+    button.dataset.armed = "false";
+  }
+
+  /* ---- the story: the classic demo, step by step, against the real API -------------------------- */
+
+  var story = { seatA: null, seatB: null, alice: null, bob: null, step: 0 };
+
+  function freeSeats() {
+    var free = [];
+    seats.forEach(function (seat) { if (seat.reservations.size === 0) free.push(seat); });
+    return free;
+  }
+
+  /* A free seat near the middle of the venue (the audience finds it at once), not `avoid`. */
+  function pickSeat(avoid) {
+    var all = Array.from(seats.values());
+    if (!all.length) return null;
+    var rowsList = Array.from(new Set(all.map(function (s) { return s.row; })));
+    var midRow = rowsList[Math.floor((rowsList.length - 1) / 2)];
+    var maxNumber = Math.max.apply(null, all.map(function (s) { return s.number; }));
+    var mid = (maxNumber + 1) / 2;
+    var free = freeSeats().filter(function (s) { return s.id !== avoid; });
+    free.sort(function (a, b) {
+      var da = Math.abs(rowsList.indexOf(a.row) - rowsList.indexOf(midRow)) * 3 + Math.abs(a.number - mid);
+      var db = Math.abs(rowsList.indexOf(b.row) - rowsList.indexOf(midRow)) * 3 + Math.abs(b.number - mid);
+      return da - db || a.id - b.id;
+    });
+    return free.length ? free[0].id : null;
+  }
+
+  async function must(promise) {
+    var result = await promise;
+    if (!result.ok) throw new Error(errorText(result));
+    return result;
+  }
+
+  var STEPS = [
+    {
+      title: _("1. Drift"),
+      line: _("server-2's clock falls 10 s behind true time; nobody notices."),
+      run: async function () {
+        if (consistency.mode !== "naive") await must(api("POST", "/api/simulation/consistency", { mode: "naive" }));
+        await must(api("POST", "/api/simulation/clear-offsets"));
+        await must(api("POST", "/api/simulation/set-offset", { server_id: "server-2", offset_seconds: -10 }));
+        story.seatA = pickSeat(null);
+        story.seatB = pickSeat(story.seatA);
+        if (story.seatA === null || story.seatB === null) throw new Error(_("No two free seats left: reset the demo first."));
+        timeline.live();
+        await refreshClocks();
+        return _("server-2's clock now runs 10 s behind true time; the others are right. Each node trusts its own clock (naive).");
+      },
+    },
+    {
+      title: _("2. Two customers"),
+      line: _("Alice books a seat through server-1, whose clock is right."),
+      run: async function () {
+        if (!seats.has(story.seatA) || seats.get(story.seatA).reservations.size) story.seatA = pickSeat(story.seatB);
+        var result = await must(reserveThrough(story.seatA, "Alice", "server-1"));
+        story.alice = result.data;
+        selectSeat(story.seatA, true);
+        return fmt(_("Alice books %(seat)s through server-1, stamped %(stamp)s. Bob is about to ask server-2 for the same seat."), {
+          seat: seatName(story.seatA), stamp: clockOf(story.alice.created_at) });
+      },
+    },
+    {
+      title: _("3. Conflict"),
+      line: _("Bob asks server-2 for the same seat, a moment later."),
+      run: async function () {
+        var result = await reserveThrough(story.seatA, "Bob", "server-2");
+        if (!result.ok) {
+          throw new Error(fmt(_("server-2 saw Alice's booking and refused Bob (%(error)s): its clock is not behind. Run step 1 again."), { error: errorText(result) }));
+        }
+        story.bob = result.data;
+        await refreshConflicts();
+        if (!story.bob.conflict_detected) throw new Error(fmt(_("Bob got %(seat)s, which was free: no conflict. Run step 1 again."), { seat: seatName(story.seatA) }));
+        return fmt(_("server-2 read %(bob)s, before Alice's stamp %(alice)s: her booking was in its future, invisible, so it sold %(seat)s again ⚠."), {
+          bob: clockOf(story.bob.created_at), alice: clockOf(story.alice.created_at), seat: seatName(story.seatA) });
+      },
+    },
+    {
+      title: _("4. Why"),
+      line: _("Who keeps the seat? The earliest timestamp, not the first customer."),
+      run: async function () {
+        await refreshConflicts();
+        var c = conflictsBySeat.get(story.seatA);
+        if (!c) throw new Error(_("There is no conflict on that seat (step 3 did not double-book it)."));
+        selectSeat(story.seatA, true);
+        timeline.focusConflict(story.seatA);
+        var byId = new Map(c.reservations.map(function (r) { return [r.id, r]; }));
+        var winner = byId.get(c.winner_id), first = byId.get(c.true_first_id);
+        var gap = (micros(winner.recorded_at) - micros(first.recorded_at)) / 1e6;
+        if (c.fair) return fmt(_("%(name)s keeps %(seat)s: earliest stamp and truly first. Fair, this time."), { name: winner.customer_name, seat: seatName(c.seat_id) });
+        return fmt(_("Stamps: %(winner)s %(wstamp)s < %(first)s %(fstamp)s, so %(winner)s holds %(seat)s though %(first)s truly came %(gap)s s earlier: unfair."), {
+          winner: winner.customer_name, wstamp: clockOf(winner.created_at), first: first.customer_name, fstamp: clockOf(first.created_at),
+          seat: seatName(c.seat_id), gap: gap.toFixed(1) });
+      },
+    },
+    {
+      title: _("5. NTP sync"),
+      line: _("server-2 asks the NTP server for the time and steps its clock."),
+      run: async function () {
+        var result = await must(api("POST", "/api/time/sync", { server_id: "server-2" }));
+        timeline.live();
+        await refreshClocks();
+        return fmt(_("server-2 asked the NTP server and stepped its clock by %(step)s s (round trip %(delay)s ms): the clocks agree again."), {
+          step: signed(result.data.offset_seconds), delay: (result.data.delay_seconds * 1000).toFixed(2) });
+      },
+    },
+    {
+      title: _("6. Same attempt, now refused"),
+      line: _("Alice and Bob again, on another seat, through the same nodes."),
+      run: async function () {
+        if (!seats.has(story.seatB) || seats.get(story.seatB).reservations.size) story.seatB = pickSeat(story.seatA);
+        await must(reserveThrough(story.seatB, "Alice", "server-1"));
+        var bob = await reserveThrough(story.seatB, "Bob", "server-2");
+        selectSeat(story.seatB, true);
+        if (bob.ok) {
+          return fmt(_("server-2 sold %(seat)s to Bob too: its clock is still off."), { seat: seatName(story.seatB) });
+        }
+        var code = bob.data && bob.data.error ? bob.data.error.code : "HTTP " + bob.status;
+        return fmt(_("server-2 now sees Alice's booking of %(seat)s and refuses Bob (%(status)s %(code)s): no double booking."), {
+          seat: seatName(story.seatB), status: bob.status, code: code });
+      },
+    },
+  ];
+
+  function narrate(text, isError) {
+    var box = $("narration");
+    box.hidden = !text;
+    box.textContent = text || "";
+    box.title = text || "";
+    box.dataset.kind = isError ? "error" : "story";
+  }
+
+  function renderStory() {
+    var list = $("story-steps");
+    if (!list) return;
+    if (!list.children.length) {
+      STEPS.forEach(function (step, i) {
+        var li = el("li");
+        li.dataset.step = String(i + 1);
+        var button = el("button", step.title);
+        button.type = "button";
+        button.dataset.step = String(i + 1);
+        li.append(button, el("span", step.line, "story__line"));
+        list.appendChild(li);
+      });
+    }
+    Array.from(list.children).forEach(function (li, i) {
+      var state = i < story.step ? "done" : i === story.step ? "next" : "todo";
+      if (li.dataset.state !== "failed" || i !== story.step) li.dataset.state = state;
+      // Steps run in order; any step already reached can be run again (step 1 starts over).
+      li.querySelector("button").disabled = i > story.step;
+    });
+  }
+
+  async function runStep(index) {
+    var list = $("story-steps");
+    var li = list.children[index];
+    li.querySelector("button").disabled = true;
+    li.dataset.state = "running";
+    try {
+      var text = await STEPS[index].run();
+      li.querySelector(".story__line").textContent = text;
+      li.dataset.state = "done";
+      story.step = Math.max(story.step, index + 1);
+      if (index === 0) story.step = 1;
+      narrate(text, false);
+    } catch (e) {
+      li.dataset.state = "failed";
+      narrate(STEPS[index].title + ": " + e.message, true);
+    }
+    renderStory();
   }
 
   /* ---- live updates ------------------------------------------------------------------------ */
@@ -429,7 +819,7 @@
     }
   }
 
-  /* Replace the local state with the API's (after a (re)connection). */
+  /* Replace the local state with the API's (after a (re)connection, or a reset). */
   async function resync() {
     var both = await Promise.all([fetchAllReservations(), api("GET", "/api/seats")]);
     var reservations = both[0];
@@ -445,39 +835,51 @@
       if (seat) seat.holderId = s.reservation ? s.reservation.id : null;
     });
     renderAllSeats();
+    if (timeline) reservations.forEach(function (r) { if (r.recorded_at) timeline.addReservation(r); });
     await Promise.all([refreshConflicts(), refreshClocks()]);
   }
 
   function onMessage(message) {
+    var d = message.data;
     switch (message.type) {
       case "subscribed":
         resync().then(
-          function () { setStatus("live", "● Live"); },
-          function () { setStatus("live", "● Live (re-sync failed; retrying on next change)"); }
+          function () { setStatus("live", "● " + _("Live")); },
+          function () { setStatus("live", "● " + _("Live (re-sync failed; retrying on next change)")); }
         );
         break;
       case "reservation_created":
-        addReservation(message.data, message.data.holder_id);
+        addReservation(d, d.holder_id);
         refreshConflictsSoon();
         break;
       case "reservation_cancelled":
-        removeReservation(message.data);
+        removeReservation(d);
         refreshConflictsSoon();
+        break;
+      case "reservations_cleared":
+        if (timeline) timeline.reset(d.cancelled_at);
+        resync().catch(function () { return null; });
         break;
       case "conflict_detected":
         refreshConflictsSoon();
         break;
       case "conflict_resolved":
-        forgetBumped(message.data.seat_id, message.data.bumped_ids, message.data.holder_id);
+        forgetBumped(d.seat_id, d.bumped_ids, d.holder_id, d.bumped_at);
         refreshConflictsSoon();
         break;
       case "consistency_mode_changed":
-        consistency.mode = message.data.mode;
-        consistency.fence_limit_seconds = message.data.fence_limit_seconds;
+        consistency.mode = d.mode;
+        consistency.fence_limit_seconds = d.fence_limit_seconds;
+        consistency.max_clock_offset_seconds = d.max_clock_offset_seconds;
+        // Drawn when this page heard of it (the event carries no instant).
+        if (timeline) timeline.modeChanged(d.mode, trueNow());
         renderConsistency();
         refreshClocks();
         break;
       case "offsets_changed":
+        if (timeline) timeline.setClocks(d.servers, false);
+        refreshClocks();
+        break;
       case "time_sync_update":
         refreshClocks();
         break;
@@ -487,7 +889,7 @@
         resync().catch(function () {});
         break;
       case "error":
-        console.warn("seatclock websocket error", message.data);
+        console.warn("seatclock websocket error", d);
         break;
       default:
         break;
@@ -496,7 +898,7 @@
 
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    setStatus("connecting", attempts ? "Reconnecting…" : "Connecting…");
+    setStatus("connecting", attempts ? _("Reconnecting…") : _("Connecting…"));
     // data-ws-port: the WebSocket server listens on its own port (serve.sh); empty: this one.
     var wsPort = document.body.getAttribute("data-ws-port");
     socket = new WebSocket(scheme + (wsPort ? location.hostname + ":" + wsPort : location.host) + "/ws/updates");
@@ -513,9 +915,49 @@
       // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 10 s.
       var delay = Math.min(10000, 500 * Math.pow(2, attempts)) * (0.8 + Math.random() * 0.4);
       attempts += 1;
-      setStatus("offline", "○ Offline — reconnecting in " + (delay / 1000).toFixed(1) + " s");
+      setStatus("offline", "○ " + fmt(_("Offline — reconnecting in %(s)s s"), { s: (delay / 1000).toFixed(1) }));
       setTimeout(connect, delay);
     };
+  }
+
+  /* ---- timeline controls ---------------------------------------------------------------------- */
+
+  function startTimeline(initial) {
+    if (!window.SeatclockTimeline || !window.d3) return;
+    timeline = window.SeatclockTimeline.create($("tl-canvas"), { now: trueNow, seatLabel: seatName });
+    if (initial.clocks) {
+      clockBase = { trueMs: micros(initial.clocks.true_time) / 1000, perf: performance.now(), servers: initial.clocks.servers };
+      timeline.setLanes(initial.clocks.servers.map(function (s) { return s.server_id; }));
+      timeline.setClocks(initial.clocks.servers, true);
+      timeline.loadedAt = clockBase.trueMs;
+    }
+    initial.seats.forEach(function (s) {
+      s.reservations.forEach(function (r) { timeline.addReservation(Object.assign({ seat_id: s.id }, r), s.reservations.length > 1); });
+    });
+    var live = $("tl-live"), scrub = $("tl-scrub"), span = $("tl-span");
+    timeline.onmode = function (mode) {
+      live.setAttribute("aria-pressed", mode === "live" ? "true" : "false");
+      if (mode === "live") scrub.value = scrub.max;
+    };
+    span.addEventListener("change", function () { timeline.userSpan = timeline.span = parseFloat(span.value); timeline.dirty = true; });
+    live.addEventListener("click", function () { timeline.live(); });
+    $("tl-replay").addEventListener("click", function () {
+      var back = Math.min(600, Math.max(timeline.span, (trueNow() - timeline.earliest()) / 1000));
+      timeline.replayFrom(back, 4);
+    });
+    // The slider: how far back the window ends (right: now and live).
+    function scrubRange() {
+      var back = Math.min(600, Math.max(0, (trueNow() - timeline.earliest()) / 1000));
+      scrub.max = String(Math.ceil(back));
+      if (timeline.mode === "live") scrub.value = scrub.max;
+    }
+    setInterval(scrubRange, 1000);
+    scrubRange();
+    scrub.addEventListener("input", function () {
+      var back = parseFloat(scrub.max) - parseFloat(scrub.value);
+      if (back <= 0.05) timeline.live();
+      else timeline.pauseAt(trueNow() - back * 1000);
+    });
   }
 
   /* ---- start ------------------------------------------------------------------------------- */
@@ -523,31 +965,44 @@
   function start() {
     var initial = JSON.parse($("seatmap-state").textContent);
     controlsEnabled = document.body.dataset.controlsEnabled === "true";
-    if (initial.consistency) {
-      consistency.mode = initial.consistency.mode;
-      consistency.fence_limit_seconds = initial.consistency.fence_limit_seconds;
-    }
-    renderConsistency();
+    if (initial.consistency) Object.assign(consistency, initial.consistency);
     initial.seats.forEach(function (s) {
       var seat = { id: s.id, row: s.row, number: s.number, label: s.row + s.number, reservations: new Map(), holderId: s.holder_id };
       s.reservations.forEach(function (r) { seat.reservations.set(r.id, Object.assign({ seat_id: s.id }, r)); });
       seats.set(s.id, seat);
+      columns = Math.max(columns, s.number);
     });
+    rows = new Set(initial.seats.map(function (s) { return s.row; })).size;
+    startTimeline(initial);
+    renderConsistency();
     renderAllSeats();
+    layoutSeats();
+    window.addEventListener("resize", layoutSeats);
+    $("zoom-in").addEventListener("click", function () { zoom = Math.min(4, zoom * 1.25); layoutSeats(); });
+    $("zoom-out").addEventListener("click", function () { zoom = Math.max(0.25, zoom / 1.25); layoutSeats(); });
+    $("zoom-fit").addEventListener("click", function () { fitAll = !fitAll; zoom = 1; layoutSeats(); });
 
     $("grid").addEventListener("click", function (event) {
       var button = event.target.closest("button.seat");
       if (button) selectSeat(parseInt(button.dataset.seatId, 10));
     });
     $("reserve-form").addEventListener("submit", reserve);
+    ["seat", "conflicts", "story"].forEach(function (tab) {
+      var button = $("tab-" + tab);
+      if (button) button.addEventListener("click", function () { selectTab(tab); });
+    });
 
     if (controlsEnabled) {
+      $("details-reservations").addEventListener("click", function (event) {
+        var button = event.target.closest("button.cancel-button");
+        if (button) cancelReservation(parseInt(button.dataset.reservationId, 10));
+      });
       document.querySelectorAll(".mode-button").forEach(function (button) {
         button.addEventListener("click", function () {
           control(api("POST", "/api/simulation/consistency", { mode: button.dataset.mode }), function (d) {
             consistency.mode = d.mode;
             renderConsistency();
-            return "Consistency mode: " + d.mode + ".";
+            return fmt(_("Consistency mode: %(mode)s."), { mode: d.mode });
           });
         });
       });
@@ -558,18 +1013,32 @@
       document.querySelectorAll(".scenario-button").forEach(function (button) {
         button.addEventListener("click", function () {
           control(api("POST", "/api/simulation/apply-scenario", { scenario_name: button.dataset.scenario }),
-            function (d) { return "Scenario " + d.scenario_name + " applied."; });
+            function (d) { return fmt(_("Scenario %(name)s applied."), { name: d.scenario_name }); });
         });
       });
       $("clear-offsets").addEventListener("click", function () {
-        control(api("POST", "/api/simulation/clear-offsets"), function () { return "All offsets cleared."; });
+        control(api("POST", "/api/simulation/clear-offsets"), function () { return _("Every clock back on true time."); });
+      });
+      $("offset-form").addEventListener("submit", function (event) {
+        event.preventDefault();
+        var node = $("offset-node").value;
+        var body = { server_id: node, offset_seconds: Number($("offset-seconds").value), drift_ppm: Number($("offset-drift").value || 0) };
+        control(api("POST", "/api/simulation/set-offset", body), function (d) {
+          return fmt(_("%(node)s: offset %(offset)s s, drift %(drift)s ppm."), { node: d.server_id, offset: signed(d.offset_seconds), drift: signed(d.drift_ppm || 0, 1) });
+        });
       });
       document.querySelectorAll(".sync-button").forEach(function (button) {
         button.addEventListener("click", function () {
-          control(api("POST", "/api/time/sync", { server_id: button.dataset.serverId }), function (d) {
-            return d.server_id + " synced: stepped by " + d.offset_seconds.toFixed(6) + " s (delay " + d.delay_seconds.toFixed(6) + " s).";
-          });
+          control(api("POST", "/api/time/sync", { server_id: button.dataset.serverId }), syncText);
         });
+      });
+      $("sync-all").addEventListener("click", syncAll);
+      $("reset-demo").addEventListener("click", function (event) { resetDemo(event.currentTarget); });
+      renderStory();
+      selectTab("story"); // the presenter's first stop; a click on a seat shows the seat
+      $("story-steps").addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-step]");
+        if (button && !button.disabled) runStep(parseInt(button.dataset.step, 10) - 1);
       });
     }
 

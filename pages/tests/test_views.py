@@ -1,8 +1,12 @@
-"""The seat-map page: same rows as the API, constant queries, untrusted names escaped."""
+"""The seat-map page: same rows as the API, constant queries, untrusted names escaped, the
+timeline's data on load, fr/en, its assets served from here (offline)."""
 
 from __future__ import annotations
 
+import hashlib
+import html as htmllib
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -14,6 +18,16 @@ from timesync.services import node_offset_set
 pytestmark = pytest.mark.django_db
 
 XSS = "<img src=x onerror=alert(1)>"
+
+
+SEAT_BUTTON = re.compile(
+    r'<button type="button" class="seat seat--(\w+)"[^>]*?data-label="(\w+)"[^>]*?aria-label="([^"]*)"'
+)
+
+
+def seat_buttons(html: str) -> dict[str, tuple[str, str]]:
+    """Each rendered seat by label: (state class, aria-label)."""
+    return {label: (state, htmllib.unescape(aria)) for state, label, aria in SEAT_BUTTON.findall(html)}
 
 
 def page_state(response) -> dict:
@@ -35,10 +49,11 @@ def test_page_renders_every_seat_with_its_state(client, venue, frozen_clock):
     assert response.status_code == 200
     html = response.content.decode()
     assert html.count('id="seat-') == 100
-    assert f'data-seat-id="{venue[0].pk}" data-label="A1"\n                data-state="reserved"' in html
-    assert 'data-label="A2"\n                data-state="conflict"' in html
-    assert 'aria-label="Seat A2, in conflict"' in html
-    assert 'aria-label="Seat J10, available"' in html
+    buttons = seat_buttons(html)
+    assert len(buttons) == 100
+    assert buttons["A1"] == ("reserved", "Seat A1, booked")
+    assert buttons["A2"] == ("conflict", "Seat A2, double-booked")
+    assert buttons["J10"] == ("available", "Seat J10, free")
     state = page_state(response)
     api_seats = client.get("/api/seats").json()
     assert [s["id"] for s in state["seats"]] == [s["id"] for s in api_seats]
@@ -50,6 +65,16 @@ def test_page_renders_every_seat_with_its_state(client, venue, frozen_clock):
     assert a2["reservations"][0]["created_at"] == "2026-06-28T10:29:50Z"
     assert a2["reservations"][0]["recorded_at"] == "2026-06-28T10:30:00Z"
     assert state["nodes"] == ["server-1", "server-2", "server-3", "server-4", "server-5"]
+    # What the timeline replays from: both stamps per reservation (above), every node's clock in
+    # /api/time/servers' shape (offset, drift and since when), and the modes the server knows.
+    clocks = state["clocks"]
+    assert clocks["true_time"] == "2026-06-28T10:30:00Z"
+    server2 = next(s for s in clocks["servers"] if s["server_id"] == "server-2")
+    assert (server2["offset_seconds"], server2["offset_since"]) == (-10.0, "2026-06-28T10:30:00Z")
+    assert {k: clocks[k] for k in ("consistency_mode", "fence_limit_seconds")} == {
+        k: client.get("/api/time/servers").json()[k] for k in ("consistency_mode", "fence_limit_seconds")
+    }
+    assert state["consistency"]["modes"] == client.get("/api/simulation/consistency").json()["modes"]
 
 
 def test_page_escapes_customer_names(client, venue):
@@ -100,7 +125,17 @@ def test_controls_follow_the_api_switch_not_the_mode_name(client, venue, setting
     assert client.post("/api/simulation/clear-offsets").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/static/seatmap.js", "/static/seatmap.css"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/seatmap.js",
+        "/static/seatmap.css",
+        "/static/timeline.js",
+        "/static/vendor/d3/d3.min.js",
+        "/static/vendor/d3/LICENSE",
+        "/static/favicon.svg",
+    ],
+)
 def test_static_assets_are_served(client, path):
     response = client.get(path)
     try:
@@ -122,3 +157,52 @@ def test_consistency_mode_is_shown_and_switchable_only_with_controls(client, ven
     html = client.get("/").content.decode()
     assert '<strong id="consistency-mode">bounded</strong>' in html  # everyone sees the mode
     assert "mode-button" not in html  # only staff switch it
+
+
+def test_vendored_d3_is_the_published_file():
+    """pages/static/vendor/d3/d3.min.js is D3 7.9.2's dist/d3.min.js from the npm registry, unchanged
+    (``npm pack d3@7.9.2``), with its licence beside it."""
+    from django.conf import settings
+
+    vendor = settings.BASE_DIR / "pages" / "static" / "vendor" / "d3"
+    digest = hashlib.sha256((vendor / "d3.min.js").read_bytes()).hexdigest()
+    assert digest == "912111098ea99503a6f4967361d2bbdc9dbf58cf9c678c8e27e5b02d1a07f0c1"
+    assert (vendor / "d3.min.js").read_text().startswith("// https://d3js.org v7.9.2")
+    assert "Permission to use, copy, modify" in (vendor / "LICENSE").read_text()
+
+
+def test_page_follows_accept_language(client, venue):
+    fr = client.get("/", HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9").content.decode()
+    assert '<html lang="fr">' in fr
+    assert "Horloges des nœuds" in fr and "Réinitialiser" in fr
+    assert seat_buttons(fr)["A1"] == ("available", "Siège A1, libre")
+    en = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="en">' in en and "Node clocks" in en
+
+
+def test_language_switch_is_remembered(client, venue):
+    response = client.post("/i18n/setlang/", {"language": "fr", "next": "/"})
+    assert response.status_code == 302
+    assert "Horloges des nœuds" in client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_javascript_strings_are_translated(client):
+    fr = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "En direct" in fr and "serait cl" in fr  # "would be fenced"
+    en = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "En direct" not in en
+
+
+def test_the_page_names_no_setting_and_hard_codes_no_mode():
+    """The audience reads words, not setting names; the modes and the fence come from the server
+    (h11's commit_wait and fence at half the bound need no change here)."""
+    from django.conf import settings
+
+    static = settings.BASE_DIR / "pages" / "static"
+    script = (static / "seatmap.js").read_text() + (static / "timeline.js").read_text()
+    template = (settings.BASE_DIR / "pages" / "templates" / "seatmap.html").read_text()
+    for text in (script, template):
+        assert "MAX_CLOCK_OFFSET" not in text
+        assert "80 %" not in text
+        assert '"naive", "bounded"' not in text  # no list of modes of its own
+    assert "{% for mode in consistency.modes %}" in template

@@ -83,6 +83,11 @@ class ConflictReservationSerializer(ReservationSerializer):
         help_text="Why this node wrote although the seat was taken: which earlier reservations were stamped "
         "in its future, by how much. null for the reservation that found the seat free.",
     )
+    hidden_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="The reservations this one's node could not see although they were written before it: "
+        "stamped after its clock's reading (in its future). Empty when it saw the seat free.",
+    )
 
 
 class ConflictSerializer(serializers.Serializer):

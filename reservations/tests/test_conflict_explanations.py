@@ -39,12 +39,14 @@ def test_lagging_writer_is_explained_in_the_api(api, venue, frozen_clock):
         "recorded_at": "2026-06-28T10:30:14.900000Z",
         "node_offset_seconds": 0.0,
         "reason": None,  # the seat was free for Jean
+        "hidden_ids": [],
     }
     reason = (
         f"server-2 read its clock at 10:30:05.100 (offset -10.000 s) and could not see #{jean['id']}, "
         "stamped 10:30:14.900 by server-1 (offset +0.000 s): 9.800 s in its future"
     )
     assert by_id[marie["id"]]["reason"] == reason
+    assert by_id[marie["id"]]["hidden_ids"] == [jean["id"]]  # the same, as data (the page's timeline)
     assert by_id[marie["id"]]["node_offset_seconds"] == -10.0
     assert by_id[marie["id"]]["created_at"] == "2026-06-28T10:30:05.100000Z"
     assert by_id[marie["id"]]["recorded_at"] == "2026-06-28T10:30:15.100000Z"

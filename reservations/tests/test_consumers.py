@@ -16,6 +16,7 @@ from core import events
 from core.consumers import MAX_MESSAGE_BYTES
 from core.timefmt import iso_utc
 from reservations.services import conflict_resolve, reservation_cancel, reservation_create
+from simulation.services import demo_reset
 from timesync.events import NodeSynced
 from timesync.models import ServerNode
 from timesync.services import consistency_mode_set, node_offset_set, node_offsets_clear
@@ -124,7 +125,7 @@ def test_reservation_cancelled_is_delivered(venue):
         outcome = await create(seat_id=venue[1].pk, customer_name="Marie Martin", server_id="server-2")
         ws = await connect(["reservations"])
         try:
-            await database_sync_to_async(reservation_cancel)(reservation_id=outcome.reservation.pk)
+            cancelled = await database_sync_to_async(reservation_cancel)(reservation_id=outcome.reservation.pk)
             message = await ws.receive_json_from(timeout=2)
             assert message == {
                 "type": "reservation_cancelled",
@@ -133,8 +134,32 @@ def test_reservation_cancelled_is_delivered(venue):
                     "seat_id": venue[1].pk,
                     "server_id": "server-2",
                     "holder_id": None,
+                    "cancelled_at": iso_utc(cancelled.cancelled_at),  # additive: true time (the timeline)
                 },
             }
+        finally:
+            await ws.disconnect()
+
+    run(scenario)
+
+
+def test_demo_reset_announces_one_clearing_and_the_clocks(venue):
+    async def scenario():
+        await database_sync_to_async(node_offset_set)(server_id="server-2", offset_seconds=-10.0)
+        for seat in venue[:3]:
+            await create(seat_id=seat.pk, customer_name="Jean Dupont", server_id="server-1")
+        ws = await connect(["reservations", "time_sync"])
+        try:
+            reset = await database_sync_to_async(demo_reset)()
+            cleared = await ws.receive_json_from(timeout=2)
+            assert cleared == {
+                "type": "reservations_cleared",
+                "data": {"cancelled": 3, "cancelled_at": iso_utc(reset.reservations.at)},
+            }
+            clocks = await ws.receive_json_from(timeout=2)
+            assert clocks["type"] == "offsets_changed"
+            assert {s["server_id"]: s["offset_seconds"] for s in clocks["data"]["servers"]}["server-2"] == 0.0
+            assert await ws.receive_nothing(timeout=0.2)  # one event for the clearing, not one per seat
         finally:
             await ws.disconnect()
 
@@ -183,7 +208,9 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
         ws = await connect(["conflicts"])
         others = await connect(["reservations", "time_sync"])
         try:
-            await database_sync_to_async(conflict_resolve)(seat_id=venue[7].pk, policy="earliest_timestamp")
+            resolution = await database_sync_to_async(conflict_resolve)(
+                seat_id=venue[7].pk, policy="earliest_timestamp"
+            )
             assert await ws.receive_json_from(timeout=2) == {
                 "type": "conflict_resolved",
                 "data": {
@@ -193,6 +220,7 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
                     "bumped_ids": [first.reservation.pk],
                     "fair": False,
                     "holder_id": second.reservation.pk,
+                    "bumped_at": iso_utc(resolution.bumped[0].bumped_at),  # additive: true time (the timeline)
                 },
             }
             assert await others.receive_nothing(timeout=0.2)

@@ -411,3 +411,21 @@ def test_a_confirmed_hold_is_cancelled_with_its_cancel_token_in_production(api, 
     assert ok.status_code == 204
     cancels = list(Operation.objects.filter(f="cancel").values_list("outcome", "error"))
     assert cancels == [("fail", "INVALID_CANCEL_TOKEN"), ("ok", "")]
+
+
+def test_the_demo_reset_releases_holds_and_leaves_a_valid_history(api, frozen_clock, seat):
+    api.post("/api/reservations", {"seat_id": seat.pk, "customer_name": "Jean"}, format="json")
+    post_hold(api, seat.pk + 1)
+    frozen_clock.advance(1)
+    body = api.post("/api/simulation/reset").json()
+    assert (body["reservations_cancelled"], body["holds_released"]) == (1, 1)
+    assert Hold.objects.get().status == "released"
+    frozen_clock.advance(1)
+    # The seats are free again; the history says why, so the checker sees no double sale.
+    assert (
+        api.post("/api/reservations", {"seat_id": seat.pk, "customer_name": "Marie"}, format="json").status_code == 201
+    )
+    assert post_hold(api, seat.pk + 1, name="Paul").status_code == 201
+    ends = sorted(Operation.objects.filter(f__in=["cancel", "release"]).values_list("f", "seat_id", "actor_kind"))
+    assert ends == [("cancel", seat.pk, "anonymous"), ("release", seat.pk + 1, "anonymous")]
+    assert check(ops_from_rows(Operation.objects.all())).valid

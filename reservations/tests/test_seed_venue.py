@@ -37,8 +37,17 @@ def test_if_empty_keeps_an_existing_venue():
     assert Seat.objects.count() == 4
 
 
-@pytest.mark.parametrize(("rows", "per_row"), [(0, 10), (27, 10), (5, 0)])
-def test_rejects_impossible_sizes(rows, per_row):
-    with pytest.raises(CommandError):
+@pytest.mark.parametrize(
+    ("rows", "per_row", "message"),
+    [
+        (0, 10, "Invalid input. --rows: Between 1 and 26 rows (one letter each). [VALIDATION_ERROR]"),
+        (27, 10, "Invalid input. --rows: Between 1 and 26 rows (one letter each). [VALIDATION_ERROR]"),
+        (5, 0, "Invalid input. --seats-per-row: Between 1 and 10000 seats per row. [VALIDATION_ERROR]"),
+    ],
+)
+def test_rejects_impossible_sizes_in_sentences(rows, per_row, message):
+    with pytest.raises(CommandError) as raised:
         call_command("seed_venue", rows=rows, seats_per_row=per_row)
+    assert str(raised.value) == message
+    assert raised.value.returncode == 2
     assert Seat.objects.count() == 0

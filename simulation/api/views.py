@@ -5,9 +5,10 @@ from rest_framework.views import APIView
 
 from core.permissions import ClockControlPermission
 from core.schema import VALIDATION, error_response
+from core.timefmt import iso_utc
 from history.actors import actor_of
 from simulation.selectors import scenario_list
-from simulation.services import scenario_apply
+from simulation.services import demo_reset, scenario_apply
 from timesync.consistency import consistency_get
 from timesync.selectors import node_offsets
 from timesync.services import consistency_mode_set, node_offset_remove, node_offset_set, node_offsets_clear
@@ -19,6 +20,7 @@ from .serializers import (
     ConsistencySetSerializer,
     OffsetsSerializer,
     RemoveOffsetResponseSerializer,
+    ResetResponseSerializer,
     ScenarioListSerializer,
     SetOffsetResponseSerializer,
     SetOffsetSerializer,
@@ -88,6 +90,36 @@ class ClearOffsetsView(APIView):
     def post(self, request):
         node_offsets_clear(actor=actor_of(request))
         return Response({"success": True, "message": _("All time offsets cleared")})
+
+
+class ResetView(APIView):
+    permission_classes = [ClockControlPermission]
+
+    @extend_schema(
+        tags=["simulation"],
+        summary="Reset the demo: cancel every reservation, every node back on true time",
+        description=(
+            "One transaction: every active reservation is cancelled (a soft delete; the venue and its "
+            "seat ids stay), every active hold is released, and every node's offset and drift go back to 0. "
+            "The consistency mode stays. Announced live as `reservations_cleared` and `holds_cleared` (topic "
+            "`reservations`) and `offsets_changed`; appended to the operations history."
+        ),
+        request=None,
+        responses={200: ResetResponseSerializer, 409: error_response("A seat stayed locked", "LOCK_TIMEOUT")},
+    )
+    def post(self, request):
+        reset = demo_reset(actor=actor_of(request))
+        count = reset.reservations.count
+        body = {
+            "success": True,
+            "reservations_cancelled": count,
+            "cancelled_at": iso_utc(reset.reservations.at),
+            "holds_released": reset.holds.count,
+            "nodes_reset": len(reset.nodes),
+            "message": _("Demo reset: %(count)d reservation(s) cancelled, every clock back on true time")
+            % {"count": count},
+        }
+        return Response(body)
 
 
 class ScenarioListView(APIView):

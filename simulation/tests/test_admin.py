@@ -128,8 +128,55 @@ def test_set_offset_action_refuses_bad_input(staff):
         url, {"action": "set_offset", ACTION_CHECKBOX_NAME: ["server-2"], "apply": "1", "offset_seconds": "soon"}
     )
     assert response.status_code == 200  # the form again, with its error
-    assert response.context["form"].errors
+    # As informative as the API's error (the same words), not Django's "Enter a number."
+    assert response.context["form"].errors == {"offset_seconds": ["Must be a finite number of seconds within ±86400."]}
     assert ServerNode.objects.get(pk="server-2").offset_seconds == 0.0
+
+
+@pytest.mark.parametrize(
+    ("offset", "drift", "errors"),
+    [
+        ("1e9", "0", {"offset_seconds": ["Must be a finite number of seconds within ±86400."]}),
+        ("inf", "0", {"offset_seconds": ["Must be a finite number of seconds within ±86400."]}),
+        ("", "0", {"offset_seconds": ["Must be a finite number of seconds within ±86400."]}),
+        ("-5", "nan", {"drift_ppm": ["Must be a finite number within ±1e+06 ppm."]}),
+        ("-5", "2e6", {"drift_ppm": ["Must be a finite number within ±1e+06 ppm."]}),
+    ],
+)
+def test_set_offset_form_refuses_what_the_api_refuses_in_its_words(staff, offset, drift, errors):
+    url = reverse("admin:timesync_servernode_changelist")
+    body = {"action": "set_offset", ACTION_CHECKBOX_NAME: ["server-2"], "apply": "1"}
+    response = staff.post(url, {**body, "offset_seconds": offset, "drift_ppm": drift})
+    assert response.context["form"].errors == errors
+    assert "Must be a finite number" in response.content.decode()  # shown on the page
+    assert ServerNode.objects.get(pk="server-2").offset_seconds == 0.0
+
+
+def test_set_offset_form_and_api_give_the_same_reason(staff):
+    url = reverse("admin:timesync_servernode_changelist")
+    body = {"action": "set_offset", ACTION_CHECKBOX_NAME: ["server-2"], "apply": "1"}
+    form = staff.post(url, {**body, "offset_seconds": "1e9", "drift_ppm": "2e6"}).context["form"]
+    api = staff.post(
+        "/api/simulation/set-offset",
+        {"server_id": "server-2", "offset_seconds": 1e9, "drift_ppm": 2e6},
+        content_type="application/json",
+    )
+    assert api.json()["error"]["details"] == form.errors
+
+
+def test_admin_names_seatclock_and_shows_instants_to_the_microsecond(staff, venue, frozen_clock):
+    node_offset_set(server_id="server-2", offset_seconds=-10.123456789)
+    frozen_clock.advance(0.000321)
+    reservation_create(seat_id=venue[0].pk, customer_name="Jean Dupont", server_id="server-2")
+    page = staff.get(reverse("admin:reservations_reservation_changelist")).content.decode()
+    assert "Seatclock administration" in page
+    assert "2026-06-28 10:29:49.876864" in page  # created_at, the node's clock
+    assert "2026-06-28 10:30:00.000321" in page  # recorded_at, true time
+    assert "-10.123457" in page  # skew, rounded to the microsecond
+    node_page = staff.get(reverse("admin:timesync_servernode_change", args=["server-2"])).content.decode()
+    assert "-10.123457" in node_page
+    assert "-10.123456789" not in node_page  # offsets rounded
+    assert "2026-06-28 10:30:00.000000" in node_page  # offset_since, to the microsecond
 
 
 def test_sync_now_action_syncs_the_selected_nodes_over_real_ntp(staff, settings):

@@ -17,6 +17,11 @@ class ServerStatusSerializer(TimeStatusSerializer):
     """TimeStatus plus the drift rate and the figures of the last NTP sync."""
 
     drift_ppm = serializers.FloatField(source="node.drift_ppm")
+    offset_since = serializers.DateTimeField(
+        source="node.offset_since",
+        allow_null=True,
+        help_text="True time the offset and drift were last set (operator, scenario or sync); null if never.",
+    )
     last_sync_offset_seconds = serializers.FloatField(source="node.last_sync_offset", allow_null=True)
     last_sync_delay_seconds = serializers.FloatField(source="node.last_sync_delay", allow_null=True)
     last_sync_stratum = serializers.IntegerField(source="node.last_sync_stratum", allow_null=True)

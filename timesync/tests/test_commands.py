@@ -68,6 +68,9 @@ def test_sync_ntp_prints_table_and_syncs_named_nodes(ntp_address: str) -> None:
         assert cells[3] == str(STRATUM)
         assert cells[4].startswith("ok")
     assert "2 node(s) synced" in out
+    # The column headers are explained under the table.
+    explained = {line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.split()}
+    assert {"MEASURED", "DELAY", "STRATUM"} <= explained
 
     for server_id in ("server-2", "server-3"):
         assert abs(offset_now(server_id)) < 0.05

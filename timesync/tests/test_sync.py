@@ -39,6 +39,7 @@ STATUS_KEYS = {
     "last_sync",
     # additive
     "drift_ppm",
+    "offset_since",
     "last_sync_offset_seconds",
     "last_sync_delay_seconds",
     "last_sync_stratum",

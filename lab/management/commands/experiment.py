@@ -55,6 +55,17 @@ def _cell(measure: experiment_report.Measure, mean: str, ci: str) -> str:
     return f"{float(mean):.1f}" + (f"±{float(ci):.1f}" if ci else "") + "s"
 
 
+#: What the summary table's columns mean (docs/experiments.md has the full definitions).
+#: What the summary table's columns mean (docs/experiments.md has the full definitions).
+COLUMNS = """\
+  each figure: mean over the seeds ± half-width of its 95 % confidence interval (Student's t); — undefined
+  Conflict rate     sales that double-booked their seat, per seat sold     Unfair rate  those whose seat
+                    went to the customer who truly came second, per seat sold
+  Refused rate      refusals of a fenced node (503), per attempt
+  Stolen-hold rate  holds whose seat went to another customer while they were live in true time, per hold
+  Zombie-hold seat-s  seconds holds stayed live on some unfenced node after their true end, per trial"""
+
+
 class Command(ServiceCommand):
     help = (
         "Replay seeded workloads of customers (reserving, or holding then confirming) in virtual time through "
@@ -249,6 +260,7 @@ class Command(ServiceCommand):
             label = cells["scenario"] or f"{cells['skew_node']} lag {float(cells['skew_seconds']):g} s"
             figures = "".join(f" {_cell(m, cells[f'{m.name}_mean'], cells[f'{m.name}_ci95']):>18}" for m in measures)
             self.stdout.write(f"{cells['workload']:<8} {label:<22} {cells['mode']:<13}{figures}")
+        self.stdout.write(COLUMNS)
         self.stdout.write(
             f"{len(result.results)} trials, {result.attempts} attempts in {result.wall_seconds:.1f} s of wall time "
             f"({result.attempts_per_second or 0:.0f} attempts/s, {result.jobs} process(es))."

@@ -1,12 +1,15 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from core.errors import DomainError
+from core.commands import ServiceCommand
+from core.errors import error_text
 from reservations.services import venue_replace
+from seats.errors import VenueHasReservations
 from seats.selectors import venue_exists
 
 
-class Command(BaseCommand):
+class Command(ServiceCommand):
     help = "Create the venue: ROWS rows (A, B, …) of SEATS_PER_ROW seats. Default 10 × 10 (A1 … J10)."
+    field_labels = {"rows": "--rows", "seats_per_row": "--seats-per-row"}
 
     def add_arguments(self, parser):
         parser.add_argument("--rows", type=int, default=10, help="Number of rows, 1-26 (default 10).")
@@ -26,7 +29,6 @@ class Command(BaseCommand):
             return
         try:
             created = venue_replace(rows=rows, seats_per_row=seats_per_row, force=force)
-        except DomainError as exc:
-            hint = " Use --force to replace it and delete them." if exc.code == "VENUE_HAS_RESERVATIONS" else ""
-            raise CommandError(f"{exc.message}.{hint} {exc.details if exc.code == 'VALIDATION_ERROR' else ''}".strip())
+        except VenueHasReservations as exc:
+            raise CommandError(f"{error_text(exc)} Use --force to replace it and delete them.") from exc
         self.stdout.write(self.style.SUCCESS(f"Venue created: {rows} rows × {seats_per_row} seats = {created} seats."))

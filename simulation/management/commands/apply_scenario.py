@@ -2,11 +2,13 @@ from django.core.management.base import CommandParser
 
 from core.commands import ServiceCommand
 from history.actors import Actor
+from simulation.selectors import scenario_names
 from simulation.services import scenario_apply
 
 
 class Command(ServiceCommand):
     help = "Set every node to a scenario's offsets (nodes it does not list go back to 0). See list_scenarios."
+    valid_names = {"SCENARIO_NOT_FOUND": scenario_names}
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", metavar="NAME", help="Scenario name, e.g. major_drift.")

@@ -3,11 +3,14 @@ from django.core.management.base import CommandParser
 from core.commands import ServiceCommand
 from history.actors import Actor
 from timesync import clock
+from timesync.selectors import node_ids
 from timesync.services import node_offset_set
 
 
 class Command(ServiceCommand):
     help = "Inject a clock offset (and optionally a drift) into one node, e.g. `set_offset server-2 -10`."
+    field_labels = {"offset_seconds": "SECONDS", "drift_ppm": "--drift-ppm"}
+    valid_names = {"INVALID_SERVER_ID": node_ids}
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("server_id", metavar="SERVER", help="Node id, e.g. server-2.")

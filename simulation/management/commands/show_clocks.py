@@ -7,6 +7,14 @@ def _stamp(value) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else "never"
 
 
+LEGEND = """\
+  NODE TIME    what the node's clock reads at that true instant (UTC)
+  OFFSET       node time minus true time, in seconds, drift included (negative: the clock lags)
+  DRIFT        how fast the offset grows, in parts per million (1 ppm = 1 µs gained per second)
+  SYNCED       yes after a successful NTP sync, or while no offset or drift is injected
+  LAST SYNC    true time of the last successful NTP sync"""
+
+
 class Command(ServiceCommand):
     help = "Show every node's clock, read at one true instant: time, offset, drift and NTP state."
 
@@ -21,3 +29,4 @@ class Command(ServiceCommand):
                 f"{node.server_id:<12} {_stamp(t.current_time):<26} {t.offset_seconds:>+12.6f} "
                 f"{node.drift_ppm:>+12g} {'yes' if node.ntp_synced else 'no':<7} {_stamp(node.last_sync)}"
             )
+        self.stdout.write(LEGEND)

@@ -11,12 +11,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import domain_error
 from history.actors import Actor
 from timesync import ntp
 from timesync.errors import InvalidServerId
+from timesync.selectors import node_ids
 from timesync.services import SyncReport, nodes_sync
 
 USAGE_ERROR = 2
+
+#: What the table's columns mean (printed under it; timesyncd prints it once).
+LEGEND = """\
+  MEASURED OFFSET  how far the node's clock was from the NTP server (theta_node), in seconds:
+                   the step just applied to it, so a node 10 s behind reads +10.000000
+  DELAY            round trip of the NTP exchange kept (the fastest of the samples)
+  STRATUM          the NTP server's distance from a reference clock (1: attached to one)"""
 
 
 class Command(BaseCommand):
@@ -44,8 +53,9 @@ class Command(BaseCommand):
                 None if options["all"] else servers, ntp_server=ntp_server, actor=Actor.system("sync_ntp")
             )
         except InvalidServerId as exc:
-            raise CommandError(exc.message, returncode=USAGE_ERROR) from exc
+            raise domain_error(exc, valid=node_ids()) from exc
         self.stdout.write(format_table(reports))
+        self.stdout.write(LEGEND)
         failed = [r.server_id for r in reports if not r.ok]
         if failed:
             raise CommandError(f"{len(failed)} of {len(reports)} syncs failed: {', '.join(failed)}")

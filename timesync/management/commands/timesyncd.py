@@ -19,7 +19,7 @@ from django.db import close_old_connections, connection
 from history.actors import Actor
 from timesync.services import nodes_sync
 
-from .sync_ntp import USAGE_ERROR, check_ntp_server, format_table
+from .sync_ntp import LEGEND, USAGE_ERROR, check_ntp_server, format_table
 
 DEFAULT_INTERVAL = 64.0  # chronyd's default minimum polling interval (minpoll 6 = 2**6 s)
 
@@ -57,6 +57,7 @@ class Command(BaseCommand):
                 f"timesyncd: syncing every node every {interval:g} s"
                 + (f" for {iterations} round(s)" if iterations else "; Ctrl-C to stop")
             )
+            self.stdout.write(LEGEND)
             rounds = 0
             while not self.stop.is_set():
                 rounds += 1
