@@ -502,8 +502,8 @@ def hold_release(*, token: str | None = None, hold_id: int | None = None, actor:
 
 def holds_clear(*, actor: Actor | None = None) -> Clearing:
     """Release every active hold (the demo's reset), under the seat locks of the seats they hold,
-    in id order.  Announces ``holds_cleared`` (one event); appended to the history as one
-    ``release`` per hold."""
+    in id order.  Announces ``holds_cleared`` (one event, when there was any hold); appended to
+    the history as one ``release`` per hold."""
     with operation("release", clock.reference_now, actor=actor, args={"all": True}) as op, transaction.atomic():
         seat_ids = list(Hold.objects.active().order_by().values_list("seat_id", flat=True).distinct())
         seats_lock(seat_ids)
@@ -511,5 +511,6 @@ def holds_clear(*, actor: Actor | None = None) -> Clearing:
         released = list(Hold.objects.active().filter(seat_id__in=seat_ids).values_list("pk", "seat_id"))
         count = Hold.objects.active().filter(seat_id__in=seat_ids).update(status=Hold.Status.RELEASED, released_at=now)
         op.ok_per_seat((seat_id, {"hold_id": pk}) for pk, seat_id in released)
-        events.publish(HoldsCleared(count=count, at=now))
+        if count:  # nothing to tell the page when no seat was held
+            events.publish(HoldsCleared(count=count, at=now))
     return Clearing(count=count, at=now)
