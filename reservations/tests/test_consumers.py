@@ -214,8 +214,10 @@ def test_consistency_mode_changed_is_forwarded_on_time_sync(venue):
                 "data": {
                     "mode": "bounded",
                     "max_clock_offset_seconds": 0.5,
-                    "fence_limit_seconds": 0.4,
-                    "modes": ["naive", "bounded", "serializable"],
+                    "fence_limit_seconds": 0.25,
+                    "cockroachdb_fence_limit_seconds": 0.4,
+                    "assumed_drift_ppm": 200.0,
+                    "modes": ["naive", "bounded", "serializable", "commit_wait"],
                 },
             }
             assert await others.receive_nothing(timeout=0.2)
