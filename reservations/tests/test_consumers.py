@@ -16,6 +16,7 @@ from core import events
 from core.consumers import MAX_MESSAGE_BYTES
 from core.timefmt import iso_utc
 from reservations.services import conflict_resolve, reservation_cancel, reservation_create
+from tests.sentinel import publish_sentinel, sentinel_message
 from timesync.events import NodeSynced
 from timesync.models import ServerNode
 from timesync.services import consistency_mode_set, node_offset_set, node_offsets_clear
@@ -63,6 +64,13 @@ async def still_open(ws: WebsocketCommunicator) -> None:
 create = database_sync_to_async(reservation_create)
 
 
+async def nothing_else(ws: WebsocketCommunicator, topic: str) -> None:
+    """Nothing was delivered to ``ws`` (subscribed to ``topic``): a sentinel published now on
+    ``topic`` is the next message it receives (no waiting for silence)."""
+    marker = await database_sync_to_async(publish_sentinel)(topic)
+    assert await ws.receive_json_from(timeout=2) == sentinel_message(marker)
+
+
 def test_subscribe_acknowledges_the_whole_current_set(venue):
     async def scenario():
         ws = await connect()
@@ -84,7 +92,7 @@ def test_unsubscribed_client_receives_nothing(venue):
         ws = await connect()
         try:
             await create(seat_id=venue[0].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)
+            await still_open(ws)  # the acknowledgement is the next message: nothing came before it
         finally:
             await ws.disconnect()
 
@@ -111,7 +119,7 @@ def test_reservation_created_reaches_reservation_subscribers_only(venue):
                     "holder_id": r.pk,  # additive: the seat's holder after this write
                 },
             }
-            assert await clocks.receive_nothing(timeout=0.2)
+            await nothing_else(clocks, "time_sync")
         finally:
             await resv.disconnect()
             await clocks.disconnect()
@@ -168,7 +176,7 @@ def test_conflict_detected_after_a_lagging_node_double_books(venue):
                 False,
             )
             assert data["explanation"] == [f"#{second.reservation.pk}: {marie['reason']}"]
-            assert await ws.receive_nothing(timeout=0.2)  # reservation_created is another topic
+            await nothing_else(ws, "conflicts")  # reservation_created is another topic
         finally:
             await ws.disconnect()
 
@@ -195,7 +203,8 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
                     "holder_id": second.reservation.pk,
                 },
             }
-            assert await others.receive_nothing(timeout=0.2)
+            await nothing_else(others, "reservations")
+            await nothing_else(others, "time_sync")
         finally:
             await ws.disconnect()
             await others.disconnect()
@@ -220,7 +229,8 @@ def test_consistency_mode_changed_is_forwarded_on_time_sync(venue):
                     "modes": ["naive", "bounded", "serializable", "commit_wait"],
                 },
             }
-            assert await others.receive_nothing(timeout=0.2)
+            await nothing_else(others, "reservations")
+            await nothing_else(others, "conflicts")
         finally:
             await ws.disconnect()
             await others.disconnect()
@@ -287,7 +297,8 @@ def test_rolled_back_write_publishes_nothing(venue):
         ws = await connect(["reservations", "conflicts"])
         try:
             await database_sync_to_async(failing_write)()
-            assert await ws.receive_nothing(timeout=0.2)
+            await nothing_else(ws, "reservations")
+            await nothing_else(ws, "conflicts")
         finally:
             await ws.disconnect()
 
@@ -301,7 +312,7 @@ def test_unsubscribe_stops_delivery(venue):
             await ws.send_json_to({"type": "unsubscribe", "topics": ["reservations"]})
             assert await ws.receive_json_from() == {"type": "unsubscribed", "topics": ["conflicts"]}
             await create(seat_id=venue[4].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)
+            await nothing_else(ws, "conflicts")
         finally:
             await ws.disconnect()
 
@@ -342,7 +353,7 @@ def test_unknown_topic_changes_nothing(venue):
             await ws.send_json_to({"type": "subscribe", "topics": ["reservations", "weather"]})
             assert await error_code(ws) == "UNKNOWN_TOPIC"
             await create(seat_id=venue[5].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)  # "reservations" was not subscribed
+            await nothing_else(ws, "conflicts")  # "reservations" was not subscribed
         finally:
             await ws.disconnect()
 
@@ -361,7 +372,7 @@ def test_oversized_frame_is_refused_and_the_connection_stays_open(venue):
             # The refused subscribe did not subscribe.
             await still_open(ws)
             await create(seat_id=venue[6].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)
+            await still_open(ws)  # the acknowledgement is the next message: nothing came before it
         finally:
             await ws.disconnect()
 
