@@ -16,6 +16,7 @@
     naive: "each node sees only what its own clock has reached",
     bounded: "each node also sees up to MAX_CLOCK_OFFSET past its clock; nodes too far from the median are fenced",
     serializable: "clocks ignored: every node sees every reservation",
+    commit_wait: "each write is stamped at its node's clock + ε and answered about 2ε later (Spanner's commit wait); a node without a bounded ε refuses writes",
   };
 
   var seats = new Map(); // seat id -> {id, row, number, label, reservations: Map(id -> reservation)}

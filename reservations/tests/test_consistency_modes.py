@@ -5,6 +5,7 @@ of each mode's rule (the guarantees themselves are proved over random worlds in
 from datetime import timedelta
 
 import pytest
+from django.utils import translation
 
 from reservations.errors import SeatAlreadyReserved
 from reservations.models import Reservation
@@ -138,7 +139,7 @@ def test_explicit_mode_overrides_the_cluster_mode(frozen_clock, seat):
 
 def test_commit_wait_refuses_a_node_that_never_synced(frozen_clock, seat):
     """Nothing bounds a never-synced node's error: its ε is unbounded, so it cannot write."""
-    with pytest.raises(TimeDriftDetected) as exc:
+    with translation.override("en"), pytest.raises(TimeDriftDetected) as exc:
         reservation_create(seat_id=seat.pk, customer_name="Jean", server_id="server-1", mode="commit_wait")
     assert exc.value.status == 503
     assert exc.value.details == {"server_id": "server-1", "uncertainty_seconds": None, "limit_seconds": 0.5}

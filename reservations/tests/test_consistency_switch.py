@@ -242,3 +242,17 @@ def test_command_bad_mode_exits_2_and_changes_nothing():
     assert raised.value.returncode == 2
     assert "Unknown consistency mode 'eventual': use naive, bounded, serializable, commit_wait." in str(raised.value)
     assert mode_get() == "naive"
+
+
+def test_commit_wait_refusal_in_french(api, venue):
+    consistency_mode_set("commit_wait")
+    body = {"seat_id": venue[0].pk, "customer_name": "Marie Martin", "server_id": "server-2"}
+    response = api.post("/api/reservations", body, format="json", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "TIME_DRIFT_DETECTED"
+    assert response.json()["error"]["message"].startswith("server-2 ne peut pas écrire en mode commit_wait")
+    assert response.json()["error"]["details"] == {
+        "server_id": "server-2",
+        "uncertainty_seconds": None,
+        "limit_seconds": 0.5,
+    }
