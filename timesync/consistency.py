@@ -203,11 +203,15 @@ def commit_wait(node: ServerNode, *, stamp: datetime) -> float:
     an advance of the virtual clock under a :class:`~timesync.clock.FrozenClock`.
     """
     started = clock.reference_now()
+    previous: datetime | None = None
     while True:
         now = clock.reference_now()
         earliest = clock.node_now(node, at=now) - timedelta(seconds=uncertainty(node, at=now) or 0.0)
         if earliest > stamp:
             return (now - started).total_seconds()
+        if now == previous:  # slept, and no time passed: a reference clock that cannot wait
+            raise RuntimeError("the reference clock does not advance: a commit wait would never end")
+        previous = now
         # + 1 µs: the stamp's resolution, so that "passed" is strict.  A drifting clock (or ε
         # growing) may need a second, shorter round.
         clock.sleep((stamp - earliest).total_seconds() + 1e-6)

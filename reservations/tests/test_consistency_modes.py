@@ -216,3 +216,15 @@ def test_time_servers_shows_each_nodes_epsilon(api, frozen_clock, sync_source):
     assert servers["server-1"]["uncertainty_seconds"] is None  # never synced: unbounded
     assert servers["server-1"]["commit_wait_seconds"] is None
     assert servers["server-1"]["uncertainty_exceeded"] is True
+
+
+def test_commit_wait_never_hangs_on_a_reference_clock_that_cannot_advance(frozen_clock, seat, sync_source):
+    """A reference clock without ``advance`` that never moves: the wait refuses to spin
+    forever, and the write is rolled back."""
+    from timesync import clock
+
+    sync_source.sync("server-1", residual=0.0, dispersion=0.001)
+    stuck = frozen_clock.now
+    with clock.use_reference_clock(lambda: stuck), pytest.raises(RuntimeError, match="does not advance"):
+        reservation_create(seat_id=seat.pk, customer_name="Jean", server_id="server-1", mode="commit_wait")
+    assert Reservation.objects.count() == 0
