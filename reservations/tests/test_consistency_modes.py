@@ -228,3 +228,71 @@ def test_commit_wait_never_hangs_on_a_reference_clock_that_cannot_advance(frozen
     with clock.use_reference_clock(lambda: stuck), pytest.raises(RuntimeError, match="does not advance"):
         reservation_create(seat_id=seat.pk, customer_name="Jean", server_id="server-1", mode="commit_wait")
     assert Reservation.objects.count() == 0
+
+
+class ProbingClock:
+    """A virtual reference clock that runs ``probe()`` whenever time is made to pass
+    (``clock.sleep`` → ``advance``): what another request would find during a commit wait."""
+
+    def __init__(self, start, probe):
+        from timesync import clock
+
+        self.frozen = clock.FrozenClock(start)
+        self.probe = probe
+        self.seen: list[bool] = []
+
+    def __call__(self):
+        return self.frozen.now
+
+    def advance(self, seconds):
+        self.seen.append(self.probe())
+        return self.frozen.advance(seconds)
+
+
+def seat_locked_elsewhere(seat_id: int) -> bool:
+    """Whether another connection finds the seat's row locked (PostgreSQL ``NOWAIT``)."""
+    from django.db import DatabaseError, connection, transaction
+
+    from seats.models import Seat
+
+    result: dict[str, bool] = {}
+
+    def other_request() -> None:
+        try:
+            with transaction.atomic():
+                list(Seat.objects.select_for_update(nowait=True).filter(pk=seat_id))
+            result["locked"] = False
+        except DatabaseError:
+            result["locked"] = True
+        finally:
+            connection.close()
+
+    import threading
+
+    thread = threading.Thread(target=other_request)
+    thread.start()
+    thread.join(30)
+    return result["locked"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_commit_wait_holds_the_seat_lock_while_it_waits(venue, fake_ntp):
+    """The wait happens before the commit, with the seat row locked: another request for the
+    seat cannot decide during it (else it could miss a write stamped in its future)."""
+    from django.db import connection
+
+    from conftest import T0
+    from timesync import clock
+
+    from .syncing import SyncSource
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (CI runs on PostgreSQL)")
+    seat = venue[0]
+    probing = ProbingClock(T0, lambda: seat_locked_elsewhere(seat.pk))
+    with clock.use_reference_clock(probing):
+        SyncSource(fake_ntp).sync("server-1", residual=0.0, dispersion=0.005)
+        probing.seen.clear()
+        reservation_create(seat_id=seat.pk, customer_name="Jean", server_id="server-1", mode="commit_wait")
+        assert probing.seen and all(probing.seen)  # locked at every moment of the wait
+        assert not seat_locked_elsewhere(seat.pk)  # and free once acknowledged
