@@ -327,13 +327,14 @@
     renderFences();
   }
 
-  /* Grey out fenced nodes (in the clocks panel and the node choice) when bounded enforces fencing. */
+  /* Grey out nodes that refuse writes (in the clocks panel and the node choice): fenced ones when
+   * bounded enforces fencing, those whose ε is unbounded or too large in commit_wait. */
   function renderFences() {
     if (!clockBase) return;
     var enforced = consistency.mode === "bounded";
     var anyFenced = false;
     clockBase.servers.forEach(function (s) {
-      var fenced = enforced && s.fenced;
+      var fenced = (enforced && s.fenced) || (consistency.mode === "commit_wait" && s.uncertainty_exceeded === true);
       anyFenced = anyFenced || fenced;
       var row = document.querySelector('#clocks-body tr[data-server-id="' + CSS.escape(s.server_id) + '"]');
       if (row) {
@@ -343,6 +344,11 @@
         var cell = row.querySelector(".clock__fence");
         cell.textContent = s.fenced ? (enforced ? "⊘ fenced (" + dev + ")" : "beyond limit (" + dev + ")") : "ok (" + dev + ")";
         cell.title = s.fenced && !enforced ? "Fencing is enforced only in bounded mode." : "";
+        if (consistency.mode === "commit_wait") {
+          cell.textContent = s.uncertainty_seconds === null ? "⊘ ε unbounded (never synced)"
+            : (s.uncertainty_exceeded ? "⊘ " : "") + "ε " + (s.uncertainty_seconds * 1000).toFixed(1) + " ms";
+          cell.title = "commit_wait: each write through this node waits about 2ε.";
+        }
       }
       var option = document.querySelector('#reserve-node option[value="' + CSS.escape(s.server_id) + '"]');
       if (option) {
