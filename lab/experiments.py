@@ -33,7 +33,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -267,7 +267,6 @@ def trial_run(
     result = TrialResult(trial=trial, customers=len(customers))
     taken: set[int] = set()  # seat indices with an active reservation
     fake = clock.FrozenClock(VIRTUAL_START)
-    now_us = 0
     with clock.use_reference_clock(fake), transaction.atomic():
         # At virtual time 0: offset_since = VIRTUAL_START, so drift accumulates over the run.
         node_offsets_set_many(trial.offsets)
@@ -293,8 +292,10 @@ def trial_run(
                     on_customer()
                 look_and_submit(index, 0, at_us)
                 continue
-            fake.advance((at_us - now_us) / 1_000_000)  # whole microseconds: no rounding drift
-            now_us = at_us
+            # Whole microseconds from the start: no rounding drift.  A commit wait inside the rule
+            # advances the virtual clock itself (clock.sleep); a later event then starts no
+            # earlier than that wait's end, as it would queue behind it.
+            fake.now = max(fake.now, VIRTUAL_START + timedelta(microseconds=at_us))
             customer = customers[index]
             result.attempts += 1
             try:

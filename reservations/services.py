@@ -21,14 +21,13 @@ from core.ids import parse_id
 from seats.locks import seat_lock, seats_lock
 from seats.services import venue_seed
 from timesync import clock, consistency
-from timesync.consistency import Mode
 from timesync.selectors import node_get
 
 from .errors import InvalidCancelToken, NoConflict, ReservationNotFound, SeatAlreadyReserved
 from .events import ConflictDetected, ConflictResolved, ReservationCancelled, ReservationCreated, ReservationsCleared
 from .models import Reservation, holder_of
 from .selectors import Conflict, reservation_get
-from .visibility import visibility_horizon
+from .visibility import acknowledge, node_view
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,15 @@ def reservation_create(
 ) -> ReservationOutcome:
     """Reserve ``seat_id`` through node ``server_id`` as that node's clock sees the world.
 
-    In one transaction with the seat row locked: read the node's clock once (``t_node``) and
-    true time (``t_true``); the node sees the seat's active reservations stamped up to the
-    horizon of the consistency ``mode`` (default: the cluster's current mode; see
-    :func:`reservations.visibility.visibility_horizon`).  If it sees one: ``SeatAlreadyReserved``
-    (409).  In ``bounded`` a node too far from the median clock is fenced: ``NodeFenced`` (503),
-    nothing written.  Otherwise insert with ``created_at = t_node`` and ``recorded_at = t_true``;
-    if the seat has active reservations the node could not see, the new one is in conflict.
+    In one transaction with the seat row locked: read the node's clock once under the
+    consistency ``mode`` (default: the cluster's current mode; DESIGN §2b,
+    :func:`reservations.visibility.node_view`); the node sees the seat's active reservations
+    stamped up to the mode's horizon.  If it sees one: ``SeatAlreadyReserved`` (409).  A node
+    the mode refuses (``bounded``: fenced; ``commit_wait``: ε unbounded or too large) raises
+    ``TimeDriftDetected`` (503), nothing written.  Otherwise insert with ``created_at`` = the
+    node's stamp and ``recorded_at`` = true time; if the seat has active reservations the node
+    could not see, the new one is in conflict.  In ``commit_wait`` the answer (and the seat
+    lock) waits until the node's clock minus ε has passed the stamp.
     The outcome carries the reservation's cancel token (only its digest is stored).
 
     Raises ``SeatNotFound`` (404), ``InvalidServerId`` (400), ``LockTimeout`` (409).
@@ -60,17 +61,10 @@ def reservation_create(
     with transaction.atomic():
         seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
         node = node_get(server_id)
-        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
-
-        t_true = clock.reference_now()
-        if mode == Mode.BOUNDED:
-            consistency.fence_check(node, at=t_true)
-        offset = clock.offset_at(node, t_true)
-        t_node = clock.node_now(node, at=t_true)
+        view = node_view(node, consistency.mode_of(seat) if mode is None else mode)
 
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
-        horizon = visibility_horizon(mode, t_node)
-        visible = [r for r in active if horizon is None or r.created_at <= horizon]
+        visible = [r for r in active if view.sees(r.created_at)]
         if visible:
             holder = visible[0]
             raise SeatAlreadyReserved(seat_id=seat.pk, existing_id=holder.pk, existing_name=holder.customer_name)
@@ -80,12 +74,13 @@ def reservation_create(
             seat=seat,
             node=node,
             customer_name=customer_name,
-            created_at=t_node,
-            recorded_at=t_true,
-            node_offset=offset,
+            created_at=view.stamp,
+            recorded_at=view.t_true,
+            node_offset=view.offset,
             conflict_detected=bool(active),
             cancel_token_digest=cancel_token_digest,
         )
+        acknowledge(view)
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
             events.publish(ConflictDetected.of([*active, reservation]))

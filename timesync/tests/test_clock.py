@@ -61,3 +61,16 @@ def test_frozen_clock_advances_and_refuses_naive_datetimes():
 def test_host_timestamp_follows_the_reference_clock():
     with clock.use_reference_clock(lambda: datetime(1970, 1, 1, 0, 0, 10, tzinfo=UTC)):
         assert clock.host_timestamp() == 10.0
+
+
+def test_sleep_advances_a_virtual_clock_at_once():
+    """clock.sleep: the one place that waits; under a FrozenClock it moves virtual time."""
+    fake = clock.FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    with clock.use_reference_clock(fake):
+        started = clock.monotonic()
+        clock.sleep(3600.0)
+        assert clock.monotonic() - started < 5  # an hour of virtual time, not of real time
+        assert fake.now == datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+        clock.sleep(0)
+        clock.sleep(-1)
+        assert fake.now == datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
