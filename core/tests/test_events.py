@@ -15,6 +15,7 @@ import pytest
 from asgiref.sync import SyncToAsync
 
 from core import events
+from core.permissions import Audience
 
 
 class DaemonThreadExecutor(concurrent.futures.Executor):
@@ -84,7 +85,7 @@ def test_an_event_from_a_request_thread_does_not_wait_for_a_stopped_server_loop(
 
     def publish_after_the_loop_stopped(loop_stopped: threading.Event) -> None:
         assert loop_stopped.wait(5)
-        events._send("reservations", {"type": "reservation_created", "data": {}})
+        events._send("reservations", {Audience.STAFF: {"type": "reservation_created", "data": {}}})
 
     done, loop = run_on_a_loop_that_stops(publish_after_the_loop_stopped)
     assert done.wait(5), "publishing waited for an event loop that had stopped"
@@ -103,10 +104,12 @@ def test_an_event_from_a_request_thread_reaches_a_running_server_loop(in_memory_
     runner.start()
     try:
         channel = asyncio.run_coroutine_threadsafe(layer.new_channel(), loop).result(5)
-        asyncio.run_coroutine_threadsafe(layer.group_add(events.group_name("reservations"), channel), loop).result(5)
+        asyncio.run_coroutine_threadsafe(
+            layer.group_add(events.group_name("reservations", Audience.STAFF), channel), loop
+        ).result(5)
 
         def request() -> None:
-            events._send("reservations", {"type": "reservation_created", "data": {"id": 1}})
+            events._send("reservations", {Audience.STAFF: {"type": "reservation_created", "data": {"id": 1}}})
 
         call = SyncToAsync(request, thread_sensitive=False, executor=DaemonThreadExecutor())
         asyncio.run_coroutine_threadsafe(call(), loop).result(5)
