@@ -9,11 +9,12 @@
 #   DEBUG                 Django's debug pages: on here for the local demo (never in production
 #                         mode, where settings refuse it); error reports never show secrets
 #   SKIP_INSTALL=1        use .venv as it is (no pip)
+# Ctrl-C or SIGTERM stops both servers and waits for them to exit.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./scripts/venv.sh
 if [ "${SKIP_INSTALL:-0}" = 1 ] && [ -x .venv/bin/python ]; then
-  PY=.venv/bin/python
+  PY=.venv/bin/python  # the venv is known to be current (tests)
 else
   ensure_venv requirements.txt
 fi
@@ -32,8 +33,17 @@ $PY manage.py seed_venue --if-empty
 $PY manage.py collectstatic --noinput -v0
 
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
+stopping=0
+shutdown() {
+  [ "$stopping" = 1 ] && return 0
+  stopping=1
+  trap - INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  return 0
+}
+trap 'shutdown; exit 0' INT TERM
+trap shutdown EXIT
 
 # The web server must ask the NTP server started here, whatever port it got.
 export SEATCLOCK_NTP_SERVER=${SEATCLOCK_NTP_SERVER:-127.0.0.1:${NTP_PORT}}
@@ -45,4 +55,8 @@ fi
 echo "Seatclock: http://${HOST}:${PORT}/  (API docs: /docs, admin: /admin/, NTP: udp/${NTP_PORT})"
 .venv/bin/daphne -b "$HOST" -p "$PORT" config.asgi:application &
 pids+=($!)
+set +e
 wait -n "${pids[@]}"
+status=$?
+echo "run.sh: a server exited (status $status); stopping the other" >&2
+exit "$status"

@@ -302,8 +302,19 @@ SEATCLOCK_WS_PUBLIC_PORT = _int("SEATCLOCK_WS_PUBLIC_PORT", 0)
 SEATCLOCK_NTP_SERVER = env.str("SEATCLOCK_NTP_SERVER", default="127.0.0.1:1123")
 SEATCLOCK_NTP_TIMEOUT = _seconds("SEATCLOCK_NTP_TIMEOUT", 2.0)
 SEATCLOCK_NTP_SAMPLES = _int("SEATCLOCK_NTP_SAMPLES", 4, minimum=1)
+# A reply whose offset from the host clock exceeds this is refused (ntpd's panic threshold,
+# 1000 s): the host clock is assumed disciplined, so a server that far off is the one that is
+# wrong (DESIGN §3).  At most a day, the largest offset a node may carry.
+SEATCLOCK_NTP_PANIC_SECONDS = _seconds("SEATCLOCK_NTP_PANIC_SECONDS", 1000.0)
+if SEATCLOCK_NTP_PANIC_SECONDS > 86_400:
+    raise ImproperlyConfigured(
+        f"SEATCLOCK_NTP_PANIC_SECONDS must be at most 86400 (a day), not {SEATCLOCK_NTP_PANIC_SECONDS:g}"
+    )
 # The skew bound trusted by the ``bounded`` consistency mode, seconds (its uncertainty interval).
 SEATCLOCK_MAX_CLOCK_OFFSET = _seconds("SEATCLOCK_MAX_CLOCK_OFFSET", 0.5)
+# The commit_wait mode's drift assumption (Spanner's 200 ppm): a node's uncertainty ε grows by
+# this much per second since its last sync, on top of that sync's error bound (DESIGN §2b).
+SEATCLOCK_ASSUMED_DRIFT_PPM = _number("SEATCLOCK_ASSUMED_DRIFT_PPM", float, 200.0, minimum=0.0)
 # Largest offset and drift an operator may inject (a day either way; ±100 %).
 SEATCLOCK_MAX_INJECTED_OFFSET = 86_400.0
 SEATCLOCK_MAX_DRIFT_PPM = 1_000_000.0

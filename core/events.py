@@ -13,8 +13,10 @@ Publishing from synchronous code (every view and service) used to go through
 fresh Redis connection for every event.  A network layer (channels-redis) is now driven from
 one event loop per process, in a daemon thread, reused for every event: the caller still
 waits for the send to finish, so events leave in order and before the response does.  The
-in-memory layer (tests, the single-process demo) keeps ``async_to_sync``: its queues belong
-to the loops of the consumers.
+in-memory layer (tests, the single-process demo) must send on the loop its consumers live on:
+from a request's worker thread under an ASGI server, that is the server's loop, reached with a
+wait bounded like the others (a stopped server's loop never answers: the event is dropped and
+logged, and the thread finishes, so the server can exit); elsewhere ``async_to_sync``.
 
 The message is also serialized to JSON once here (``text``), not once per subscriber.
 
@@ -39,7 +41,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, ClassVar, Protocol
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
@@ -108,9 +110,34 @@ class _PublisherLoop:
 _publisher = _PublisherLoop()
 
 
+class ServerStopping(RuntimeError):
+    """The ASGI server's event loop has stopped: its subscribers are going away."""
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of the ASGI server whose worker thread this is (asgiref records it for
+    the thread it runs sync code in, with the process id, as ``async_to_sync`` reads it)."""
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop: asyncio.AbstractEventLoop | None = getattr(local, "main_event_loop", None)
+    return loop
+
+
 def _group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
     if isinstance(layer, InMemoryChannelLayer):
-        async_to_sync(layer.group_send)(group, event)
+        loop = _server_loop()
+        if loop is None or loop.is_closed():  # no server loop (or a finished one): as asgiref does
+            async_to_sync(layer.group_send)(group, event)
+            return
+        if not loop.is_running():
+            raise ServerStopping("the server's event loop has stopped (shutting down)")
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop)
+        try:
+            future.result(_timeout())
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise ServerStopping(f"the server's event loop did not take the event within {_timeout():g} s") from None
     else:
         _publisher.run(layer.group_send(group, event), _timeout())
 
@@ -162,6 +189,9 @@ def _send(topic: str, messages: dict[Audience, dict[str, Any]]) -> None:
                     _broadcast(layer, stale_topic, audience, STALE)
         for audience, message in messages.items():
             _broadcast(layer, topic, audience, message)
+    except ServerStopping as exc:  # an expected end, not a fault: one line
+        kind = next(iter(messages.values()), {}).get("type")
+        logger.warning("could not publish %s on %s: %s", kind, topic, exc)
     except Exception:  # the write already committed; a live update is best-effort
         _losses.mark()
         kind = next(iter(messages.values()), {}).get("type")

@@ -341,18 +341,18 @@ def _zombie_until(track: _HoldTrack, mode: str, nodes: list[ServerNode]) -> int:
     """The last true instant (µs after VIRTUAL_START) at which an unfenced node still judges the
     hold live: each node's expiry horizon (:func:`reservations.visibility.node_view`) reaches the
     hold's ``expires_at`` when its clock reads ``expires_at`` plus the mode's margin."""
-    from reservations.visibility import node_view
+    from reservations.visibility import read_view
 
-    probe = node_view(mode, t_node=VIRTUAL_START, t_true=VIRTUAL_START)
-    if probe.true_clock:
-        return track.true_end_us
-    margin = VIRTUAL_START - probe.expiry
     true_end = VIRTUAL_START + timedelta(microseconds=track.true_end_us)
     fences = consistency.node_fences(nodes, at=true_end) if mode == Mode.BOUNDED else {}
     latest = track.true_end_us
     for node in nodes:
         if node.server_id in fences and fences[node.server_id].fenced:
             continue  # it sells nothing anyway
+        view = read_view(node, mode, at=true_end)
+        if view.true_clock:
+            return track.true_end_us
+        margin = view.t_node - view.expiry  # how far past a hold's expiry its clock must read
         until = clock.true_time_of_reading(node, track.expires_at + margin) - VIRTUAL_START
         latest = max(latest, until // timedelta(microseconds=1))
     return latest

@@ -46,8 +46,7 @@ from reservations.services import (
 from reservations.visibility import node_view
 from seats.models import Seat
 from seats.services import venue_seed
-from timesync import clock, consistency
-from timesync.consistency import Mode
+from timesync import clock
 from timesync.errors import TimeDriftDetected
 from timesync.models import ConsistencySettings, ServerNode
 from timesync.services import node_offsets_set_many
@@ -169,14 +168,12 @@ class FastStore:
 
     def _decide(self, f: str, seat_id: int, node_id: str, mode: str, at: datetime, *, own: _Hold | None = None):
         """The rule of ``reservation_create``/``hold_create``/``hold_confirm`` up to the write:
-        ``(t_node, offset, active reservations)``, or a refusal's code (already logged)."""
+        ``(the node's view, active reservations)``, or a refusal's code (already logged).  No
+        commit wait: the experiment's modes do not include ``commit_wait`` (see ``begin``)."""
         node = self.nodes[node_id]
-        offset = clock.offset_at(node, at)
-        t_node = at + timedelta(seconds=offset)
+        t_node = clock.node_now(node, at=at)
         try:
-            if mode == Mode.BOUNDED:
-                consistency.fence_check(node, at=at, nodes=self.node_list)
-            view = node_view(mode, t_node=t_node, t_true=at)
+            view = node_view(node, mode, at=at, nodes=self.node_list)
             if own is not None and view.hold_expired(own):
                 self._log(f, at, seat_id, node_id, t_node, EXPIRED, {"hold_id": own.pk})
                 return EXPIRED
@@ -191,20 +188,20 @@ class FastStore:
                 value["hold_id"] = own.pk
             self._log(f, at, seat_id, node_id, t_node, exc.code, value)
             return exc.code
-        return t_node, offset, list(active)
+        return view, list(active)
 
     def _sell(self, f: str, seat_id: int, name: str, node_id: str, mode: str, at: datetime, own: _Hold | None):
         decided = self._decide(f, seat_id, node_id, mode, at, own=own)
         if isinstance(decided, str):
             return Decision(decided)
-        t_node, offset, active = decided
-        row = _Reservation(self._next("reservation"), seat_id, node_id, name, t_node, at, offset)
+        view, active = decided
+        row = _Reservation(self._next("reservation"), seat_id, node_id, name, view.stamp, at, view.offset)
         bisect.insort(self.reservations.setdefault(seat_id, []), row, key=_stamp)
         value = sale_value(row, active)  # type: ignore[arg-type]
         if own is not None:
             own.active = False
             value["hold_id"] = own.pk
-        self._log(f, at, seat_id, node_id, t_node, OK, value)
+        self._log(f, at, seat_id, node_id, view.t_node, OK, value)
         unfair = bool(active) and not Conflict(seat_id, [*active, row]).fair  # type: ignore[list-item]
         return Decision(OK, conflict=bool(active), unfair=unfair)
 
@@ -216,18 +213,18 @@ class FastStore:
         decided = self._decide("hold", seat_id, node, mode, at)
         if isinstance(decided, str):
             return Decision(decided)
-        t_node, _offset, _active = decided
+        view, _active = decided
         ttl_delta = timedelta(seconds=ttl)
-        row = _Hold(self._next("hold"), seat_id, node, name, t_node, t_node + ttl_delta, at + ttl_delta)
+        row = _Hold(self._next("hold"), seat_id, node, name, view.stamp, view.stamp + ttl_delta, at + ttl_delta)
         bisect.insort(self.holds.setdefault(seat_id, []), row, key=_stamp)
         value = {
             "hold_id": row.pk,
-            "created_at": t_node,
+            "created_at": view.stamp,
             "expires_at": row.expires_at,
             "recorded_at": at,
             "true_expires_at": row.true_expires_at,
         }
-        self._log("hold", at, seat_id, node, t_node, OK, value)
+        self._log("hold", at, seat_id, node, view.t_node, OK, value)
         return Decision(OK, hold=row, expires_at=row.expires_at, true_expires_at=row.true_expires_at)
 
     def confirm(self, *, hold: _Hold, node: str, mode: str, at: datetime) -> Decision:
@@ -270,7 +267,9 @@ class RuleStore:
         self._first_op = Operation.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
     def _at(self, at: datetime) -> None:
-        self.fake.now = at
+        # A commit wait inside the rule advances the virtual clock itself (clock.sleep); a later
+        # attempt then starts no earlier than that wait's end, as it would queue behind it.
+        self.fake.now = max(self.fake.now, at)
 
     def reserve(self, *, seat: int, name: str, node: str, mode: str, at: datetime) -> Decision:
         self._at(at)

@@ -18,12 +18,12 @@ from core.ids import get_or_raise
 from seats.errors import SeatNotFound
 from seats.models import Seat
 from timesync import clock
-from timesync.consistency import mode_get
+from timesync.consistency import mode_get, uncertainty
 from timesync.selectors import node_list
 
 from .errors import HoldNotFound, ReservationNotFound
 from .models import Hold, Reservation, holder_of, stamp_key
-from .visibility import NodeView, node_view
+from .visibility import NodeView, read_view
 
 # --- Reservations -----------------------------------------------------------------------------
 
@@ -247,11 +247,13 @@ class HoldsSeen:
 
 def holds_seen(*, at: datetime | None = None) -> HoldsSeen:
     """Every node's :class:`~reservations.visibility.NodeView` at true time ``at`` (default now),
-    under the cluster's mode (two queries: nodes, mode)."""
+    under the cluster's mode, its ε included in ``commit_wait`` (two queries: nodes, mode);
+    nothing is refused: a fenced node still has a view of the holds."""
     t_true = clock.reference_now() if at is None else at
     mode = mode_get()
     views = {
-        node.server_id: node_view(mode, t_node=clock.node_now(node, at=t_true), t_true=t_true) for node in node_list()
+        node.server_id: read_view(node, mode, at=t_true, uncertainty=uncertainty(node, at=t_true))
+        for node in node_list()
     }
     return HoldsSeen(t_true=t_true, mode=mode, views=views)
 

@@ -21,11 +21,13 @@ from core.errors import ValidationFailed
 from core.ids import parse_id
 from core.timefmt import iso_utc
 from history.actors import Actor
-from history.recording import operation
+from history.recording import OperationRecorder, operation
 from seats.locks import seat_lock, seats_lock
+from seats.models import Seat
 from seats.services import venue_seed
 from timesync import clock, consistency
 from timesync.consistency import Mode
+from timesync.models import ServerNode
 from timesync.selectors import node_get
 
 from .errors import (
@@ -56,7 +58,7 @@ from .selectors import (
     reservation_get,
     seat_holds,
 )
-from .visibility import HoldStamps, NodeView, Stamped, node_view
+from .visibility import HoldStamps, NodeView, Stamped, acknowledge, node_view
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,16 @@ def reservation_create(
 ) -> ReservationOutcome:
     """Reserve ``seat_id`` through node ``server_id`` as that node's clock sees the world.
 
-    In one transaction with the seat row locked: read the node's clock once (``t_node``) and
-    true time (``t_true``); the node sees the seat's active reservations and holds as
-    :func:`reservations.visibility.node_view` says for the consistency ``mode`` (default: the
-    cluster's current mode).  If it sees a reservation: ``SeatAlreadyReserved`` (409); a hold
-    live on its clock: ``SeatHeld`` (409).  In ``bounded`` a node too far from the median clock
-    is fenced: ``NodeFenced`` (503), nothing written.  Otherwise insert with ``created_at =
-    t_node`` and ``recorded_at = t_true``; if the seat has active reservations the node could
-    not see, the new one is in conflict.  The outcome carries the reservation's cancel token
+    In one transaction with the seat row locked: read the node's clock once under the
+    consistency ``mode`` (default: the cluster's current mode; DESIGN §2b,
+    :func:`reservations.visibility.node_view`); the node sees the seat's active reservations and
+    holds as the mode says.  If it sees a reservation: ``SeatAlreadyReserved`` (409); a hold live
+    on its clock: ``SeatHeld`` (409).  A node the mode refuses (``bounded``: fenced;
+    ``commit_wait``: ε unbounded or too large) raises ``TimeDriftDetected`` (503), nothing
+    written.  Otherwise insert with ``created_at`` = the node's stamp and ``recorded_at`` = true
+    time; if the seat has active reservations the node could not see, the new one is in
+    conflict.  In ``commit_wait`` the answer (and the seat lock) waits until the node's clock
+    minus ε has passed the stamp.  The outcome carries the reservation's cancel token
     (only its digest is stored).  Appended to the history (``reserve``) by ``actor``, refusals
     included.
 
@@ -96,17 +100,9 @@ def reservation_create(
     with operation("reserve", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
         node = node_get(server_id)
-        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
-
-        t_true = clock.reference_now()
-        offset = clock.offset_at(node, t_true)
-        t_node = clock.node_now(node, at=t_true)
-        op.decided(node=node.pk, node_time=t_node, mode=mode, seat_id=seat.pk)
-        if mode == Mode.BOUNDED:
-            consistency.fence_check(node, at=t_true)
+        view = _decide(op, seat, node, mode)
 
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
-        view = node_view(mode, t_node=t_node, t_true=t_true)
         seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
 
         cancel_token, cancel_token_digest = tokens.new_token()
@@ -114,12 +110,13 @@ def reservation_create(
             seat=seat,
             node=node,
             customer_name=customer_name,
-            created_at=t_node,
-            recorded_at=t_true,
-            node_offset=offset,
+            created_at=view.stamp,
+            recorded_at=view.t_true,
+            node_offset=view.offset,
             conflict_detected=bool(active),
             cancel_token_digest=cancel_token_digest,
         )
+        acknowledge(view)
         op.ok(**sale_value(reservation, active))
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
@@ -127,6 +124,15 @@ def reservation_create(
     return ReservationOutcome(
         reservation=reservation, conflict_detected=bool(active), hidden=tuple(active), cancel_token=cancel_token
     )
+
+
+def _decide(op: OperationRecorder, seat: Seat, node: ServerNode, mode: str | None) -> NodeView:
+    """Read the node's clock once under ``mode`` (default: the cluster's, read with the seat
+    lock) — refusing a fenced or uncertain node — and tell the history what it read."""
+    chosen = consistency.mode_of(seat) if mode is None else Mode(mode)
+    t_true = clock.reference_now()
+    op.decided(node=node.pk, node_time=clock.node_now(node, at=t_true), mode=chosen, seat_id=seat.pk)
+    return node_view(node, chosen, at=t_true)
 
 
 def seat_refuse_if_taken(
@@ -359,10 +365,12 @@ def hold_create(
 
     The same rule as :func:`reservation_create`, under the seat lock: the node refuses a seat
     on which it sees a reservation (``SeatAlreadyReserved``) or a hold live on its clock
-    (``SeatHeld``); fenced in ``bounded`` (``NodeFenced``, 503).  Otherwise the hold is stamped
-    by the node's clock: ``created_at = t_node``, ``expires_at = t_node + ttl``; true time is
-    kept too (``recorded_at``, ``true_expires_at``).  Returns the hold and its token (shown once,
-    stored as a digest: ``core.tokens``).  Appended to the history (``hold``).
+    (``SeatHeld``); a node the mode refuses raises ``TimeDriftDetected`` (503).  Otherwise the
+    hold is stamped by the node's clock (its stamp: ``t_node``, ``t_node + ε`` in
+    ``commit_wait``): ``created_at = stamp``, ``expires_at = stamp + ttl``; true time is kept too
+    (``recorded_at``, ``true_expires_at``); in ``commit_wait`` the answer waits out ε.  Returns
+    the hold and its token (shown once, stored as a digest: ``core.tokens``).  Appended to the
+    history (``hold``).
 
     Raises ``ValidationFailed`` (ttl outside 1 … 7200 s), ``SeatNotFound``, ``InvalidServerId``.
     """
@@ -371,16 +379,9 @@ def hold_create(
     with operation("hold", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
         node = node_get(server_id)
-        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
-        t_true = clock.reference_now()
-        offset = clock.offset_at(node, t_true)
-        t_node = clock.node_now(node, at=t_true)
-        op.decided(node=node.pk, node_time=t_node, mode=mode, seat_id=seat.pk)
-        if mode == Mode.BOUNDED:
-            consistency.fence_check(node, at=t_true)
+        view = _decide(op, seat, node, mode)
 
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
-        view = node_view(mode, t_node=t_node, t_true=t_true)
         seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
 
         token, token_digest = tokens.new_token()
@@ -390,12 +391,13 @@ def hold_create(
             customer_name=customer_name,
             token_hash=token_digest,
             ttl_seconds=ttl,
-            created_at=t_node,
-            expires_at=t_node + timedelta(seconds=ttl),
-            recorded_at=t_true,
-            true_expires_at=t_true + timedelta(seconds=ttl),
-            node_offset=offset,
+            created_at=view.stamp,
+            expires_at=view.stamp + timedelta(seconds=ttl),
+            recorded_at=view.t_true,
+            true_expires_at=view.t_true + timedelta(seconds=ttl),
+            node_offset=view.offset,
         )
+        acknowledge(view)
         op.ok(
             hold_id=hold.pk,
             created_at=hold.created_at,
@@ -429,26 +431,20 @@ def hold_confirm(
     with operation("confirm", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         seat = seat_lock(found.seat_id, annotate=consistency.with_cluster_mode)
         node = node_get(server_id)
-        mode = consistency.mode_of(seat) if mode is None else Mode(mode)
-        t_true = clock.reference_now()
-        offset = clock.offset_at(node, t_true)
-        t_node = clock.node_now(node, at=t_true)
-        op.decided(node=node.pk, node_time=t_node, mode=mode, seat_id=seat.pk)
         holds = seat_holds(seat)
         hold = next((h for h in holds if h.pk == found.pk), None)
         if hold is None:  # confirmed or released meanwhile (under the lock, the status is settled)
+            chosen = consistency.mode_of(seat) if mode is None else Mode(mode)
+            op.decided(node=node.pk, node_time=clock.node_now(node), mode=chosen, seat_id=seat.pk)
             raise HoldNotFound(status=Hold.objects.filter(pk=found.pk).values_list("status", flat=True).first())
-        if mode == Mode.BOUNDED:
-            consistency.fence_check(node, at=t_true)
-
-        view = node_view(mode, t_node=t_node, t_true=t_true)
+        view = _decide(op, seat, node, mode)
         if view.hold_expired(hold):
             raise HoldExpired(
                 hold_id=hold.pk,
                 seat_id=seat.pk,
                 expires_at=iso_utc(hold.expires_at),
                 server_id=node.pk,
-                node_time=iso_utc(t_node),
+                node_time=iso_utc(view.t_node),
             )
         active = list(Reservation.objects.active().for_seat(seat).by_stamp())
         seat_refuse_if_taken(seat.pk, view, active, holds, server_id=node.pk, own_hold=hold.pk)
@@ -458,14 +454,15 @@ def hold_confirm(
             seat=seat,
             node=node,
             customer_name=hold.customer_name,
-            created_at=t_node,
-            recorded_at=t_true,
-            node_offset=offset,
+            created_at=view.stamp,
+            recorded_at=view.t_true,
+            node_offset=view.offset,
             conflict_detected=bool(active),
             cancel_token_digest=cancel_token_digest,
         )
-        hold.status, hold.confirmed_at, hold.reservation = Hold.Status.CONFIRMED, t_true, reservation
+        hold.status, hold.confirmed_at, hold.reservation = Hold.Status.CONFIRMED, view.t_true, reservation
         hold.save(update_fields=["status", "confirmed_at", "reservation"])
+        acknowledge(view)
         op.ok(hold_id=hold.pk, **sale_value(reservation, active))
         events.publish(HoldConfirmed(hold, reservation))
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))

@@ -1,23 +1,27 @@
-"""What a node sees when it decides, under each consistency mode (DESIGN §2, §2b, §7).
+"""What a node sees when it decides, and when it may answer, under each consistency mode
+(DESIGN §2, §2b, §7).  Every write that decides who holds a seat — a reservation, a hold, a
+hold's confirmation — reads the node's clock once with :func:`node_view`, keeps what
+``view.sees``, refuses a seat on which it sees a live hold (``view.hold_live``), judges a hold's
+expiry with ``view.hold_expired``, stamps its row ``view.stamp`` and, before committing, calls
+:func:`acknowledge`, all under the seat lock.  One view for reservations and holds alike, so a
+mode that is safe for reservations is applied — and shown safe, or not — for holds too.
 
-One function, :func:`node_view`, says it for reservations and holds alike: the reservation rule
-(``reservation_create``), the hold services and the experiment engine all ask it, so a mode
-that is safe for reservations is applied — and shown safe, or not — for holds too.
+A node reading ``t_node`` has two horizons:
 
-A node reading ``t_node`` on its clock has two horizons:
-
-- ``horizon``: the latest stamp (``created_at``) it sees; a row stamped later is in its future,
-  invisible to it (a multi-version store's snapshot).
+- ``horizon``: the latest stamp it sees; a row stamped later is in its future, invisible to it.
 - ``expiry``: the latest instant it judges past; a hold whose ``expires_at`` is at or before it
   has expired *for this node*.
 
 ``naive``: both are ``t_node``.  ``bounded`` (CockroachDB's uncertainty interval): the node is
 unsure of its clock by ``MAX_CLOCK_OFFSET`` either way, so it sees stamps up to
 ``t_node + MAX_CLOCK_OFFSET`` and lets a hold expire only once ``t_node − MAX_CLOCK_OFFSET``
-is past it.  Provided every two writing nodes are within ``MAX_CLOCK_OFFSET`` of each other,
-no hold is stolen; the price is a hold living up to ``2 × MAX_CLOCK_OFFSET`` past its true end.
-``serializable``: one database, one clock — every row is seen and a hold expires at its
-true end (``true_expires_at`` against true time).
+has passed it; provided every two writing nodes are within ``MAX_CLOCK_OFFSET``, no hold is
+stolen, at the price of a hold living up to ``2 × MAX_CLOCK_OFFSET`` past its true end.
+``commit_wait`` (Spanner's TrueTime): the same with the node's own uncertainty ε —
+``t_node + ε`` and ``t_node − ε`` (TrueTime's ``TT.after(expires_at)``) — stamps at
+``t_node + ε`` and waits out the uncertainty before answering.  ``serializable``: one database,
+one clock — every row is seen and a hold expires at its true end (``true_expires_at`` against
+true time).
 """
 
 from __future__ import annotations
@@ -27,30 +31,38 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from timesync import clock, consistency
 from timesync.consistency import Mode, max_clock_offset
+from timesync.models import ServerNode
 
 
-def visibility_horizon(mode: str, t_node: datetime) -> datetime | None:
+def visibility_horizon(mode: str, t_node: datetime, *, uncertainty: float | None = None) -> datetime | None:
     """The latest ``created_at`` a node reading ``t_node`` sees; ``None``: it sees everything.
 
     ``naive``: ``t_node`` (a node cannot see what is stamped in its future); ``bounded``:
-    ``t_node + MAX_CLOCK_OFFSET`` (CockroachDB's uncertainty interval); ``serializable``:
+    ``t_node + MAX_CLOCK_OFFSET`` (CockroachDB's uncertainty interval); ``commit_wait``:
+    ``t_node + ε``, the node's ``uncertainty`` in seconds (Spanner's TrueTime: every write
+    acknowledged before ``t_node - ε`` is stamped below ``t_node + ε``); ``serializable``:
     everything (timestamps ignored).
     """
     if mode == Mode.SERIALIZABLE:
         return None
     if mode == Mode.BOUNDED:
         return t_node + timedelta(seconds=max_clock_offset())
+    if mode == Mode.COMMIT_WAIT:
+        return t_node + timedelta(seconds=uncertainty or 0.0)
     return t_node
 
 
-def expiry_horizon(mode: str, t_node: datetime) -> datetime:
+def expiry_horizon(mode: str, t_node: datetime, *, uncertainty: float | None = None) -> datetime:
     """The latest node-clock instant a node reading ``t_node`` judges past: a hold whose
     ``expires_at`` is at or before it has expired for that node.  ``naive``: ``t_node``;
-    ``bounded``: ``t_node − MAX_CLOCK_OFFSET`` (expired only once surely expired).  Not used in
-    ``serializable``, which judges expiry on true time."""
+    ``bounded``: ``t_node − MAX_CLOCK_OFFSET``; ``commit_wait``: ``t_node − ε`` (expired only
+    once surely expired).  Not used in ``serializable``, which judges expiry on true time."""
     if mode == Mode.BOUNDED:
         return t_node - timedelta(seconds=max_clock_offset())
+    if mode == Mode.COMMIT_WAIT:
+        return t_node - timedelta(seconds=uncertainty or 0.0)
     return t_node
 
 
@@ -78,19 +90,47 @@ H = TypeVar("H", bound=HoldStamps)
 
 @dataclass(frozen=True)
 class NodeView:
-    """What one node sees at one instant: it read ``t_node`` on its clock at true time
-    ``t_true`` and decides under ``mode``.  See the module's docstring for the horizons."""
+    """A node's clock read once, at true time ``t_true``, for one decision under ``mode``.
 
-    mode: str
-    t_node: datetime
+    ``offset`` seconds; ``uncertainty`` is the node's ε in seconds (``commit_wait`` only).
+    """
+
+    node: ServerNode
+    mode: Mode
     t_true: datetime
-    horizon: datetime | None
-    expiry: datetime
-    true_clock: bool = False  # expiry judged on true time (serializable)
+    offset: float
+    t_node: datetime
+    uncertainty: float | None = None
+
+    @property
+    def horizon(self) -> datetime | None:
+        """See :func:`visibility_horizon`."""
+        return visibility_horizon(self.mode, self.t_node, uncertainty=self.uncertainty)
+
+    @property
+    def expiry(self) -> datetime:
+        """See :func:`expiry_horizon` (true time in ``serializable``)."""
+        if self.true_clock:
+            return self.t_true
+        return expiry_horizon(self.mode, self.t_node, uncertainty=self.uncertainty)
+
+    @property
+    def true_clock(self) -> bool:
+        """Whether holds expire on true time (``serializable``: one database, one clock)."""
+        return self.mode == Mode.SERIALIZABLE
 
     def sees(self, created_at: datetime) -> bool:
-        """Whether a row stamped ``created_at`` is visible to the node."""
-        return self.horizon is None or created_at <= self.horizon
+        """Whether the node sees a row stamped ``created_at``."""
+        horizon = self.horizon
+        return horizon is None or created_at <= horizon
+
+    @property
+    def stamp(self) -> datetime:
+        """What the write is stamped: the node's clock, plus ε in ``commit_wait`` (Spanner
+        stamps a commit at ``TT.now().latest``)."""
+        if self.mode == Mode.COMMIT_WAIT:
+            return self.t_node + timedelta(seconds=self.uncertainty or 0.0)
+        return self.t_node
 
     def hold_expired(self, hold: HoldStamps) -> bool:
         """Whether ``hold`` has expired for this node (its own clock against the hold's expiry)."""
@@ -118,8 +158,43 @@ class NodeView:
         return next((h for h in holds if h.pk != other_than and self.hold_live(h)), None)
 
 
-def node_view(mode: str, *, t_node: datetime, t_true: datetime) -> NodeView:
-    """What a node that read ``t_node`` at true time ``t_true`` sees under ``mode``."""
-    if mode == Mode.SERIALIZABLE:
-        return NodeView(mode, t_node, t_true, horizon=None, expiry=t_true, true_clock=True)
-    return NodeView(mode, t_node, t_true, horizon=visibility_horizon(mode, t_node), expiry=expiry_horizon(mode, t_node))
+def read_view(node: ServerNode, mode: str, *, at: datetime, uncertainty: float | None = None) -> NodeView:
+    """``node``'s clock read at true time ``at`` under ``mode``, refusing nothing (reads: the
+    holds as every node judges them; the experiment's zombie windows)."""
+    return NodeView(
+        node=node,
+        mode=Mode(mode),
+        t_true=at,
+        offset=clock.offset_at(node, at),
+        t_node=clock.node_now(node, at=at),
+        uncertainty=uncertainty,
+    )
+
+
+def node_view(
+    node: ServerNode, mode: str, *, at: datetime | None = None, nodes: Iterable[ServerNode] | None = None
+) -> NodeView:
+    """Read ``node``'s clock once, at true time ``at`` (default: now), to write under ``mode``.
+
+    Refuses first, before anything is read: in ``bounded`` a node beyond the fence (judged among
+    ``nodes``, default every node in the database) raises ``NodeFenced``; in ``commit_wait`` a
+    node whose ε is unbounded or too large raises ``NodeUncertain`` (both 503
+    ``TIME_DRIFT_DETECTED``).
+    """
+    chosen = Mode(mode)
+    t_true = clock.reference_now() if at is None else at
+    epsilon = None
+    if chosen == Mode.BOUNDED:
+        consistency.fence_check(node, at=t_true, nodes=nodes)
+    elif chosen == Mode.COMMIT_WAIT:
+        epsilon = consistency.uncertainty_check(node, at=t_true)
+    return read_view(node, chosen, at=t_true, uncertainty=epsilon)
+
+
+def acknowledge(view: NodeView) -> float:
+    """Hold the write (its transaction and seat lock) until it may be acknowledged; the seconds
+    waited.  In ``commit_wait``, until the node's clock minus ε has passed ``view.stamp``
+    (Spanner's commit wait, about 2ε); at once in the other modes."""
+    if view.mode == Mode.COMMIT_WAIT:
+        return consistency.commit_wait(view.node, stamp=view.stamp)
+    return 0.0

@@ -21,6 +21,7 @@ from config.asgi import application
 from core.permissions import Audience
 from reservations.models import Reservation
 from reservations.shapes import customer_name, initials
+from tests.sentinel import publish_sentinel, sentinel_message
 from tests.servers import BASE_DIR, mode_settings
 
 
@@ -278,7 +279,8 @@ def test_after_a_lost_event_subscribers_are_told_stale_once_before_the_next_even
         monkeypatch.setattr(events, "_group_send", working)
         await database_sync_to_async(events._send)("time_sync", {Audience.STAFF: {"type": "after", "data": {}}})
         received = [await ws.receive_json_from(timeout=2) for _ in range(2)]
-        assert await ws.receive_nothing(timeout=0.2)
+        marker = await database_sync_to_async(publish_sentinel)("time_sync")  # nothing else came before it
+        assert await ws.receive_json_from(timeout=2) == sentinel_message(marker)
         await ws.disconnect()
         return received
 

@@ -5,8 +5,9 @@ NTP.  Every simulated node reads ``node_now(node) = reference_now() + offset(nod
 ``offset = offset_seconds + drift_ppm * 1e-6 * (t - offset_since)`` (DESIGN §1).
 
 Nothing else in Seatclock calls ``time.time()``, ``datetime.now()`` or ``timezone.now()``
-(ruff's banned-api rule enforces it).  Tests and the virtual-time experiment engine replace
-the reference with :func:`use_reference_clock`.  The override is module-level rather than a
+(ruff's banned-api rule enforces it), and nothing else waits for time to pass: :func:`sleep`
+really sleeps under the host clock and advances a virtual one.  Tests and the virtual-time
+experiment engine replace the reference with :func:`use_reference_clock`.  The override is module-level rather than a
 ``ContextVar`` on purpose: plain worker threads (the load generator, race tests) must see it.
 """
 
@@ -44,6 +45,22 @@ def reference_now() -> datetime:
 def monotonic() -> float:
     """Seconds from a monotonic clock, for measuring durations (never for timestamps)."""
     return time.monotonic()
+
+
+def sleep(seconds: float) -> None:
+    """Let ``seconds`` of true time pass (a commit wait, DESIGN §2b).
+
+    Under the host clock this really sleeps.  Under a virtual reference clock, one with an
+    ``advance(seconds)`` method such as :class:`FrozenClock` (tests, the experiment engine),
+    it advances that clock instead and returns at once: waits cost nothing in virtual time.
+    """
+    if seconds <= 0:
+        return
+    advance = getattr(_source, "advance", None)
+    if callable(advance):
+        advance(seconds)
+    else:
+        time.sleep(seconds)
 
 
 def host_timestamp() -> float:

@@ -43,8 +43,33 @@ class NodeFenced(TimeDriftDetected):
         )
 
 
+class NodeUncertain(TimeDriftDetected):
+    """``commit_wait`` refuses a write through a node whose uncertainty ε is unbounded (it never
+    synced) or above the limit (503)."""
+
+    def __init__(self, *, server_id: str, uncertainty_seconds: float | None, limit_seconds: float) -> None:
+        if uncertainty_seconds is None:
+            message = _(
+                "%(server_id)s cannot write in commit_wait mode: it has never synced, so nothing bounds "
+                "its clock's error; sync it to write"
+            ) % {"server_id": server_id}
+        else:
+            message = _(
+                "%(server_id)s cannot write in commit_wait mode: its uncertainty is %(epsilon).3f s, beyond "
+                "the %(limit).3f s allowed; sync it to write again"
+            ) % {"server_id": server_id, "epsilon": uncertainty_seconds, "limit": limit_seconds}
+        super().__init__(
+            message,
+            details={
+                "server_id": server_id,
+                "uncertainty_seconds": uncertainty_seconds,
+                "limit_seconds": limit_seconds,
+            },
+        )
+
+
 class InvalidConsistencyMode(ValidationFailed):
-    """Not one of ``naive``, ``bounded``, ``serializable`` (400 VALIDATION_ERROR, field ``mode``)."""
+    """Not a consistency mode (400 VALIDATION_ERROR, field ``mode``)."""
 
     def __init__(self, mode: object, choices: list[str]) -> None:
         message = _("%(mode)s is not a consistency mode: use %(choices)s.") % {

@@ -47,12 +47,15 @@ class ServerNode(models.Model):
 
 
 class ConsistencySettings(models.Model):
-    """The cluster-wide consistency mode (a single row, pk 1); see ``timesync.consistency``."""
+    """The cluster-wide consistency mode (a single row, pk 1); see ``timesync.consistency``
+    and DESIGN §2b: ``naive`` (DESIGN §2), ``bounded`` (CockroachDB's uncertainty interval),
+    ``serializable`` (timestamps ignored), ``commit_wait`` (Spanner's TrueTime)."""
 
     class Mode(models.TextChoices):
         NAIVE = "naive", "naive"
         BOUNDED = "bounded", "bounded"
         SERIALIZABLE = "serializable", "serializable"
+        COMMIT_WAIT = "commit_wait", "commit_wait"
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.NAIVE)

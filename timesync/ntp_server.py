@@ -1,12 +1,15 @@
 """Seatclock's own NTP server: serves the host clock over UDP so demos work offline.
 
-It answers client requests (mode 3, NTP version 2, 3 or 4, at least 48 bytes) with an
-RFC 5905 server reply (mode 4, same version).  Everything else (short packets, other modes,
-versions 0/1/5-7, garbage) is silently dropped.  NTPv2 requests are answered too because
-``ntplib.NTPClient().request()`` sends version 2 by default; the reply format is the same.
+It answers client requests as chronyd and ntpd do: mode 3 of NTP versions 1 to 4, and mode 0
+of version 1 (RFC 1059 had no mode field, so an NTPv1 client's request carries mode 0; chrony
+and ntpd answer it when it does not come from port 123), at least 48 bytes.  The reply is an
+RFC 5905 server reply (mode 4, never mode 0) echoing the request's version.  Everything else
+(short packets, other modes, versions 0 and 5-7, garbage) is silently dropped.
 
 The time served is :func:`timesync.clock.host_timestamp` (the reference clock), so a frozen or
 virtual reference clock installed with ``clock.use_reference_clock`` is what clients see.
+Timestamps go on the wire through :mod:`timesync.ntp`'s era arithmetic (RFC 5905 §6), so the
+server keeps working past 2036.
 
 Usage::
 
@@ -22,43 +25,49 @@ import ipaddress
 import logging
 import selectors
 import socket
-import struct
 import threading
 from dataclasses import dataclass
 from typing import Self
 
-import ntplib
-
 from timesync import clock
+from timesync.ntp import (
+    MODE_CLIENT,
+    MODE_SERVER,
+    MODE_UNSPECIFIED,
+    NTP_PACKET_LEN,
+    VERSIONS,
+    NtpHeader,
+    ntp_timestamp_bytes,
+)
 
 __all__ = [
     "NtpServer",
     "build_reply",
     "encode_ref_id",
     "is_client_request",
-    "ntp_timestamp_bytes",
 ]
 
 logger = logging.getLogger("seatclock.ntpserver")
 
-NTP_PACKET_LEN = 48
-MODE_CLIENT = 3
-MODE_SERVER = 4
-ACCEPTED_VERSIONS = (2, 3, 4)
+NTP_PORT = 123
 DEFAULT_PRECISION = -20  # 2**-20 s ~ 1 us: host_timestamp() has microsecond resolution
 DEFAULT_ROOT_DELAY = 0.0
 DEFAULT_ROOT_DISPERSION = 0.001
 _MAX_DATAGRAM = 2048
 
 
-def is_client_request(data: bytes) -> bool:
-    """True if ``data`` is an NTP client request this server answers."""
+def is_client_request(data: bytes, *, source_port: int | None = None) -> bool:
+    """True if ``data`` is an NTP client request this server answers: at least 48 bytes, mode 3
+    with version 1 to 4, or mode 0 with version 1 (an NTPv1 client) unless it comes from port
+    123 (ntpd takes that for a symmetric peer; chrony: "Don't ever respond with a mode 0
+    packet", it answers with mode 4)."""
     if len(data) < NTP_PACKET_LEN:
         return False
-    first = data[0]
-    version = (first >> 3) & 0x7
-    mode = first & 0x7
-    return mode == MODE_CLIENT and version in ACCEPTED_VERSIONS
+    version = (data[0] >> 3) & 0x7
+    mode = data[0] & 0x7
+    if mode == MODE_CLIENT:
+        return version in VERSIONS
+    return mode == MODE_UNSPECIFIED and version == 1 and source_port != NTP_PORT
 
 
 def encode_ref_id(ref_id: str) -> int:
@@ -74,14 +83,6 @@ def encode_ref_id(ref_id: str) -> int:
     return int.from_bytes(ref_id.encode("ascii").ljust(4, b"\0"), "big")
 
 
-def ntp_timestamp_bytes(posix_ts: float) -> bytes:
-    """A POSIX timestamp as the 64-bit NTP (era 0) wire format: 32.32 fixed point."""
-    ntp_ts = ntplib.system_to_ntp_time(posix_ts)
-    seconds = int(ntp_ts)
-    fraction = min(int((ntp_ts - seconds) * 2**32), 0xFFFFFFFF)
-    return struct.pack("!II", seconds & 0xFFFFFFFF, fraction)
-
-
 def build_reply(
     request: bytes,
     *,
@@ -94,24 +95,27 @@ def build_reply(
     root_dispersion: float = DEFAULT_ROOT_DISPERSION,
     reference_ts: float | None = None,
 ) -> bytes:
-    """The 48-byte server reply to ``request`` (POSIX timestamps in, NTP era on the wire).
+    """The 48-byte server reply to ``request`` (POSIX timestamps in, NTP wire format out).
 
-    The origin timestamp is the request's transmit timestamp copied bit for bit.
+    Leap 0, the request's version, mode 4, the request's poll echoed; the origin timestamp is
+    the request's transmit timestamp copied bit for bit.
     """
-    version = (request[0] >> 3) & 0x7
-    packet = ntplib.NTPPacket(version=version, mode=MODE_SERVER)
-    packet.leap = 0
-    packet.stratum = stratum
-    packet.poll = request[2]  # echoed as the raw byte (a signed log2 value; ntplib packs it unsigned)
-    packet.precision = precision
-    packet.root_delay = root_delay
-    packet.root_dispersion = root_dispersion
-    packet.ref_id = ref_id
-    packet.ref_timestamp = ntplib.system_to_ntp_time(transmit_ts if reference_ts is None else reference_ts)
-    packet.recv_timestamp = ntplib.system_to_ntp_time(receive_ts)
-    packet.tx_timestamp = ntplib.system_to_ntp_time(transmit_ts)
-    data = packet.to_data()
-    return data[:24] + request[40:48] + data[32:48]
+    header = NtpHeader(
+        leap=0,
+        version=(request[0] >> 3) & 0x7,
+        mode=MODE_SERVER,
+        stratum=stratum,
+        poll=int.from_bytes(request[2:3], "big", signed=True),
+        precision=precision,
+        root_delay=root_delay,
+        root_dispersion=root_dispersion,
+        ref_id=ref_id.to_bytes(4, "big"),
+        reference=ntp_timestamp_bytes(transmit_ts if reference_ts is None else reference_ts),
+        origin=request[40:48],
+        receive=ntp_timestamp_bytes(receive_ts),
+        transmit=ntp_timestamp_bytes(transmit_ts),
+    )
+    return header.to_bytes()
 
 
 @dataclass
@@ -311,7 +315,7 @@ class NtpServer:
         stats = self._clients.get(addr[0])
         if stats is None:
             stats = self._clients[addr[0]] = _ClientStats(window_start=clock.monotonic())
-        if not is_client_request(data):
+        if not is_client_request(data, source_port=addr[1]):
             self.packets_ignored += 1
             stats.ignored += 1
             return False

@@ -7,7 +7,9 @@ change after commit (:mod:`timesync.events`).
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +19,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core import events
-from core.errors import ValidationFailed
+from core.errors import DomainError, ValidationFailed
 from history.actors import Actor
 from history.recording import OperationRecorder, operation
 
@@ -28,6 +30,8 @@ from .events import ClocksChanged, ModeChanged, NodeSynced
 from .locks import node_lock, nodes_lock
 from .models import ConsistencySettings, ServerNode
 from .selectors import node_get
+
+logger = logging.getLogger("seatclock.timesync")
 
 
 def offset_bound_message() -> str:
@@ -149,7 +153,10 @@ def node_sync(*, server_id: str, ntp_server: str | None = None, actor: Actor | N
     own offset from it is ``theta_node = theta_host - offset(node)``.  The node is stepped by
     ``theta_node``, so it ends aligned with the NTP server (its residual error is the host's
     real offset).  Its drift rate, if any, keeps running from the new origin, as a real
-    oscillator's would.  On failure: ``NtpSyncFailed`` and the node is unchanged.
+    oscillator's would.  A reply is used only if it passes every plausibility test of
+    :mod:`timesync.ntp` (DESIGN §3; the panic threshold is ``SEATCLOCK_NTP_PANIC_SECONDS``).
+    On failure: ``NtpSyncFailed`` (502) whose message and ``details.reason`` name the failed
+    test or the network error, and the node is unchanged.
 
     The network exchange runs before the transaction: no row lock is held while waiting on
     the network.  Appended to the history (``sync``) by ``actor``, a failed exchange included.
@@ -159,7 +166,12 @@ def node_sync(*, server_id: str, ntp_server: str | None = None, actor: Actor | N
     args = {"server_id": server_id, "ntp_server": address}
     with operation("sync", clock.reference_now, actor=actor, args=args) as op:
         try:
-            result = ntp.query(address, samples=settings.SEATCLOCK_NTP_SAMPLES, timeout=settings.SEATCLOCK_NTP_TIMEOUT)
+            result = ntp.query(
+                address,
+                samples=settings.SEATCLOCK_NTP_SAMPLES,
+                timeout=settings.SEATCLOCK_NTP_TIMEOUT,
+                panic_seconds=settings.SEATCLOCK_NTP_PANIC_SECONDS,
+            )
         except ntp.NtpAddressError as exc:
             raise ValidationFailed(details={"ntp_server": [str(exc)]}) from exc
         except ntp.NtpError as exc:
@@ -202,26 +214,49 @@ def _node_step(server_id: str, address: str, result: ntp.NtpResult, op: Operatio
 
 @dataclass(frozen=True)
 class SyncReport:
-    """What happened to one node in :func:`nodes_sync`: an outcome or the failure."""
+    """What happened to one node in :func:`nodes_sync`: an outcome, or the failure."""
 
     server_id: str
     outcome: SyncOutcome | None = None
-    error: NtpSyncFailed | None = None
+    error: Exception | None = None
 
     @property
     def ok(self) -> bool:
         return self.outcome is not None
 
+    @property
+    def reason(self) -> str:
+        """The failure's short machine reason: the NTP test or network error
+        (``NtpSyncFailed.details["reason"]``), another domain error's code (``LOCK_TIMEOUT``),
+        else the exception's class name."""
+        if isinstance(self.error, NtpSyncFailed):
+            return str(self.error.details.get("reason", "ntp_error"))
+        if isinstance(self.error, DomainError):
+            return self.error.code
+        return type(self.error).__name__ if self.error is not None else ""
+
+    @property
+    def message(self) -> str:
+        if isinstance(self.error, NtpSyncFailed):
+            return str(self.error.details.get("error", self.error))
+        return str(self.error) if self.error is not None else ""
+
 
 def nodes_sync(
-    server_ids: Iterable[str] | None = None, *, ntp_server: str | None = None, actor: Actor | None = None
+    server_ids: Iterable[str] | None = None,
+    *,
+    ntp_server: str | None = None,
+    stop: threading.Event | None = None,
+    actor: Actor | None = None,
 ) -> list[SyncReport]:
     """Synchronise several nodes one after the other (default: every node, in id order).
 
-    A failed exchange is reported for its node and does not stop the others.  Unknown ids in
-    ``server_ids`` raise ``InvalidServerId`` before any node is touched; a bad ``ntp_server``
-    raises ``ValidationFailed`` (from the first node).  When syncing every node, a node
-    deleted meanwhile is skipped.
+    A node's failure, whatever it is (an NTP failure, a database error for that node, …), is
+    reported for that node and the others go on (DESIGN §3); unexpected ones are also logged
+    with their traceback.  Unknown ids in ``server_ids`` raise ``InvalidServerId`` before any
+    node is touched; a bad ``ntp_server`` raises ``ValidationFailed`` (from the first node).
+    When syncing every node, a node deleted meanwhile is skipped.  Once ``stop`` is set, no
+    further node is started (a daemon asked to stop between two nodes).
     """
     if server_ids is None:
         ids = list(ServerNode.objects.order_by("server_id").values_list("server_id", flat=True))
@@ -235,14 +270,21 @@ def nodes_sync(
         skip_missing = False
     reports: list[SyncReport] = []
     for server_id in ids:
+        if stop is not None and stop.is_set():
+            break
         try:
             outcome = node_sync(server_id=server_id, ntp_server=ntp_server, actor=actor)
             reports.append(SyncReport(server_id, outcome=outcome))
-        except NtpSyncFailed as exc:
-            reports.append(SyncReport(server_id, error=exc))
         except InvalidServerId:
             if not skip_missing:
                 raise
+        except ValidationFailed:
+            raise  # a bad ntp_server address: the same for every node
+        except NtpSyncFailed as exc:
+            reports.append(SyncReport(server_id, error=exc))
+        except Exception as exc:  # one node's trouble never stops the batch
+            logger.exception("syncing %s failed", server_id)
+            reports.append(SyncReport(server_id, error=exc))
     return reports
 
 

@@ -35,8 +35,19 @@ def node_status(t: NodeTime) -> dict[str, Any]:
 
 
 def node_clock(c: NodeClock) -> dict[str, Any]:
-    """:func:`node_status` plus how far the node is from the others (``/api/time/servers``)."""
-    return {**node_status(c.time), "deviation_seconds": c.fence.deviation_seconds, "fenced": c.fence.fenced}
+    """:func:`node_status` plus how far the node is from the others (``bounded``'s fence) and
+    its uncertainty ε (``commit_wait``), seconds (``/api/time/servers``).  ``uncertainty_seconds``
+    and ``commit_wait_seconds`` (2ε, what a write through it waits) are null for a node that
+    never synced."""
+    epsilon = c.uncertainty_seconds
+    return {
+        **node_status(c.time),
+        "deviation_seconds": c.fence.deviation_seconds,
+        "fenced": c.fence.fenced,
+        "uncertainty_seconds": epsilon,
+        "commit_wait_seconds": None if epsilon is None else 2 * epsilon,
+        "uncertainty_exceeded": c.uncertainty_exceeded,
+    }
 
 
 def cluster_clocks(cluster: ClusterClocks) -> dict[str, Any]:
@@ -45,16 +56,22 @@ def cluster_clocks(cluster: ClusterClocks) -> dict[str, Any]:
         "true_time": iso_utc(cluster.true_time),
         "consistency_mode": cluster.mode,
         "fence_limit_seconds": cluster.fence_limit_seconds,
+        "cockroachdb_fence_limit_seconds": cluster.cockroachdb_fence_limit_seconds,
         "median_offset_seconds": cluster.median_offset_seconds,
+        "uncertainty_limit_seconds": cluster.uncertainty_limit_seconds,
+        "assumed_drift_ppm": cluster.assumed_drift_ppm,
         "servers": [node_clock(c) for c in cluster.servers],
     }
 
 
 def consistency(state: ConsistencyState) -> dict[str, Any]:
-    """The consistency mode with its bound and fence limit (API, live event, page)."""
+    """The consistency mode with its bound, the fence limit (and CockroachDB's, for comparison)
+    and commit_wait's assumed drift (API, live event, page)."""
     return {
         "mode": state.mode,
         "max_clock_offset_seconds": state.max_clock_offset_seconds,
         "fence_limit_seconds": state.fence_limit_seconds,
+        "cockroachdb_fence_limit_seconds": state.cockroachdb_fence_limit_seconds,
+        "assumed_drift_ppm": state.assumed_drift_ppm,
         "modes": list(state.modes),
     }

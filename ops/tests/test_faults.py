@@ -198,3 +198,45 @@ def test_redis_hung_then_gone_reservations_still_succeed(tmp_path):
         log = server.log()
         assert "could not publish reservation_created on reservations" in log
         assert "not applied: cache unavailable" in log
+
+
+# --------------------------------------------------------------------------- timesyncd through an outage
+
+
+def test_timesyncd_keeps_running_through_a_database_outage(tmp_path):
+    """Issue 11: nothing stops ``timesyncd`` but a signal.  PostgreSQL stopped under it: its
+    rounds are reported as failed and it goes on; once the database is back, nodes sync again."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.servers import BASE_DIR
+
+    with private_postgres() as pg:
+        database = pg.create_database("seatclock")
+        env = server_env(DATABASE_URL=database, SEATCLOCK_NTP_TIMEOUT="0.5")
+        manage(env, "migrate", "--noinput")
+        with ntp_server_process(env, tmp_path) as ntp:
+            log_path = tmp_path / "timesyncd.log"
+            argv = [sys.executable, "manage.py", "timesyncd", "--interval", "0.2", "--ntp-server", ntp.address]
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+
+                def rounds(marker: str) -> int:
+                    assert proc.poll() is None, log_path.read_text()[-3000:]
+                    return log_path.read_text().count(marker)
+
+                wait_for("a round syncing every node", lambda: rounds(": 5/5 node(s) synced") >= 1)
+                pg.stop_immediately()
+                wait_for("two rounds reported failed", lambda: rounds("FAILED") >= 2)
+                synced_before = rounds(": 5/5 node(s) synced")
+                pg.start()
+                wait_for("nodes synced again", lambda: rounds(": 5/5 node(s) synced") > synced_before, timeout=60)
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=10) == 0, log_path.read_text()[-3000:]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    assert "stopped after" in log_path.read_text()

@@ -483,8 +483,9 @@
     renderFences();
   }
 
-  /* Who is too far from the others.  Enforced (greyed out, refused) only in bounded mode;
-     in the others a node beyond the limit "would be fenced". */
+  /* Who refuses writes.  Enforced (greyed out, refused) in bounded mode for nodes too far from
+     the others (in the other modes a node beyond the limit "would be fenced"), and in commit_wait
+     for nodes whose uncertainty ε is unbounded or too large. */
   function renderFences() {
     var limit = consistency.fence_limit_seconds;
     var line = $("fence-hint");
@@ -498,7 +499,7 @@
     var enforced = consistency.mode === "bounded";
     var anyFenced = false;
     clockBase.servers.forEach(function (s) {
-      var fenced = enforced && s.fenced;
+      var fenced = (enforced && s.fenced) || (consistency.mode === "commit_wait" && s.uncertainty_exceeded === true);
       anyFenced = anyFenced || fenced;
       var row = document.querySelector('#clocks-body tr[data-server-id="' + CSS.escape(s.server_id) + '"]');
       if (row) {
@@ -509,6 +510,12 @@
         cell.dataset.fence = s.fenced ? (enforced ? "fenced" : "would") : "ok";
         cell.title = fmt(_("%(dev)s s from the median of the clocks (limit ±%(limit)s s)"), {
           dev: signed(s.deviation_seconds), limit: limit === null ? "?" : limit.toFixed(3) });
+        if (consistency.mode === "commit_wait") {
+          cell.textContent = s.uncertainty_seconds === null ? "⊘ " + _("ε unbounded (never synced)")
+            : (s.uncertainty_exceeded ? "⊘ " : "") + "ε " + (s.uncertainty_seconds * 1000).toFixed(1) + " ms";
+          cell.dataset.fence = s.uncertainty_exceeded === false ? "ok" : "fenced";
+          cell.title = _("commit_wait: each booking through this node waits about 2ε before it is confirmed.");
+        }
       }
       var option = document.querySelector('#reserve-node option[value="' + CSS.escape(s.server_id) + '"]');
       if (option) {

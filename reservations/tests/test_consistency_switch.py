@@ -25,15 +25,19 @@ def test_get_reports_mode_bound_and_fence_limit(api):
     assert api.get(URL).json() == {
         "mode": "naive",
         "max_clock_offset_seconds": 0.5,
-        "fence_limit_seconds": pytest.approx(0.4),
-        "modes": ["naive", "bounded", "serializable"],
+        "fence_limit_seconds": pytest.approx(0.25),  # half the bound: enforced
+        "cockroachdb_fence_limit_seconds": pytest.approx(0.4),  # 80 %: shown for comparison
+        "assumed_drift_ppm": 200.0,
+        "modes": ["naive", "bounded", "serializable", "commit_wait"],
     }
 
 
 def test_bound_follows_the_setting(api, settings):
     settings.SEATCLOCK_MAX_CLOCK_OFFSET = 2.0
+    settings.SEATCLOCK_ASSUMED_DRIFT_PPM = 50.0
     body = api.get(URL).json()
-    assert (body["max_clock_offset_seconds"], body["fence_limit_seconds"]) == (2.0, pytest.approx(1.6))
+    assert (body["max_clock_offset_seconds"], body["fence_limit_seconds"]) == (2.0, pytest.approx(1.0))
+    assert (body["cockroachdb_fence_limit_seconds"], body["assumed_drift_ppm"]) == (pytest.approx(1.6), 50.0)
 
 
 def test_post_switches_the_mode_and_announces_it(api, django_capture_on_commit_callbacks):
@@ -50,8 +54,8 @@ def test_post_switches_the_mode_and_announces_it(api, django_capture_on_commit_c
 @pytest.mark.parametrize(
     "body, expected",
     [
-        ({"mode": "eventual"}, '"eventual" is not a valid choice: use naive, bounded, serializable.'),
-        ({"mode": "BOUNDED"}, '"BOUNDED" is not a valid choice: use naive, bounded, serializable.'),
+        ({"mode": "eventual"}, '"eventual" is not a valid choice: use naive, bounded, serializable, commit_wait.'),
+        ({"mode": "BOUNDED"}, '"BOUNDED" is not a valid choice: use naive, bounded, serializable, commit_wait.'),
         ({"mode": 1}, "Must be a string."),
         ({"mode": ["bounded"]}, "Must be a string."),
         ({"mode": None}, "This field may not be null."),
@@ -98,10 +102,11 @@ def test_mode_is_in_the_openapi_schema(api):
 
 def test_time_servers_shows_fences_in_every_mode_and_the_mode(api, frozen_clock):
     node_offset_set(server_id="server-2", offset_seconds=-10.0)
-    node_offset_set(server_id="server-3", offset_seconds=0.3)
+    node_offset_set(server_id="server-3", offset_seconds=0.2)
     body = api.get("/api/time/servers").json()
     assert body["consistency_mode"] == "naive"
-    assert body["fence_limit_seconds"] == pytest.approx(0.4)
+    assert body["fence_limit_seconds"] == pytest.approx(0.25)
+    assert body["cockroachdb_fence_limit_seconds"] == pytest.approx(0.4)
     assert body["median_offset_seconds"] == 0.0
     servers = {s["server_id"]: s for s in body["servers"]}
     assert {k: s["fenced"] for k, s in servers.items()} == {
@@ -112,7 +117,7 @@ def test_time_servers_shows_fences_in_every_mode_and_the_mode(api, frozen_clock)
         "server-5": False,
     }
     assert servers["server-2"]["deviation_seconds"] == -10.0
-    assert servers["server-3"]["deviation_seconds"] == pytest.approx(0.3)
+    assert servers["server-3"]["deviation_seconds"] == pytest.approx(0.2)
     # The spec's TimeStatus fields are still all there.
     assert {"server_id", "current_time", "ntp_synced", "offset_seconds", "last_sync"} <= set(servers["server-2"])
 
@@ -145,7 +150,7 @@ def test_fenced_node_gets_503_in_bounded_mode_and_nothing_is_written(api, venue,
         "offset_seconds": -10.0,
         "median_offset_seconds": 0.0,
         "deviation_seconds": -10.0,
-        "limit_seconds": pytest.approx(0.4),
+        "limit_seconds": pytest.approx(0.25),
     }
     assert "server-2" in error["message"]
     assert Reservation.objects.count() == 0
@@ -178,7 +183,7 @@ def test_admin_list_goes_to_the_one_row(staff):
     assert response.url == reverse("admin:timesync_consistencysettings_change", args=[1])
     page = staff.get(response.url)
     assert page.status_code == 200
-    assert "0.400" in page.content.decode()  # the fence limit is shown
+    assert "0.250" in page.content.decode()  # the fence limit is shown
 
 
 def test_admin_switch_goes_through_the_service(staff, django_capture_on_commit_callbacks):
@@ -217,7 +222,8 @@ def test_command_shows_mode_bound_and_fence_limit():
     out = run()
     assert "Consistency mode: naive" in out
     assert "MAX_CLOCK_OFFSET: 0.500 s" in out
-    assert "Fence limit: 0.400 s" in out
+    assert "Fence limit: 0.250 s" in out
+    assert "CockroachDB's 80%: 0.400 s" in out
     assert "would be fenced in bounded mode): server-2 (-10.000 s)" in out
 
 
@@ -234,5 +240,19 @@ def test_command_bad_mode_exits_2_and_changes_nothing():
     with pytest.raises(CommandError) as raised:
         run("eventual")
     assert raised.value.returncode == 2
-    assert "Unknown consistency mode 'eventual': use naive, bounded, serializable." in str(raised.value)
+    assert "Unknown consistency mode 'eventual': use naive, bounded, serializable, commit_wait." in str(raised.value)
     assert mode_get() == "naive"
+
+
+def test_commit_wait_refusal_in_french(api, venue):
+    consistency_mode_set("commit_wait")
+    body = {"seat_id": venue[0].pk, "customer_name": "Marie Martin", "server_id": "server-2"}
+    response = api.post("/api/reservations", body, format="json", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "TIME_DRIFT_DETECTED"
+    assert response.json()["error"]["message"].startswith("server-2 ne peut pas écrire en mode commit_wait")
+    assert response.json()["error"]["details"] == {
+        "server_id": "server-2",
+        "uncertainty_seconds": None,
+        "limit_seconds": 0.5,
+    }

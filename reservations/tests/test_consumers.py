@@ -17,6 +17,7 @@ from core.consumers import MAX_MESSAGE_BYTES
 from core.timefmt import iso_utc
 from reservations.services import conflict_resolve, reservation_cancel, reservation_create
 from simulation.services import demo_reset
+from tests.sentinel import publish_sentinel, sentinel_message
 from timesync.events import NodeSynced
 from timesync.models import ServerNode
 from timesync.services import consistency_mode_set, node_offset_set, node_offsets_clear
@@ -64,6 +65,13 @@ async def still_open(ws: WebsocketCommunicator) -> None:
 create = database_sync_to_async(reservation_create)
 
 
+async def nothing_else(ws: WebsocketCommunicator, topic: str) -> None:
+    """Nothing was delivered to ``ws`` (subscribed to ``topic``): a sentinel published now on
+    ``topic`` is the next message it receives (no waiting for silence)."""
+    marker = await database_sync_to_async(publish_sentinel)(topic)
+    assert await ws.receive_json_from(timeout=2) == sentinel_message(marker)
+
+
 def test_subscribe_acknowledges_the_whole_current_set(venue):
     async def scenario():
         ws = await connect()
@@ -85,7 +93,7 @@ def test_unsubscribed_client_receives_nothing(venue):
         ws = await connect()
         try:
             await create(seat_id=venue[0].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)
+            await still_open(ws)  # the acknowledgement is the next message: nothing came before it
         finally:
             await ws.disconnect()
 
@@ -112,7 +120,7 @@ def test_reservation_created_reaches_reservation_subscribers_only(venue):
                     "holder_id": r.pk,  # additive: the seat's holder after this write
                 },
             }
-            assert await clocks.receive_nothing(timeout=0.2)
+            await nothing_else(clocks, "time_sync")
         finally:
             await resv.disconnect()
             await clocks.disconnect()
@@ -159,7 +167,7 @@ def test_demo_reset_announces_one_clearing_and_the_clocks(venue):
             clocks = await ws.receive_json_from(timeout=2)
             assert clocks["type"] == "offsets_changed"
             assert {s["server_id"]: s["offset_seconds"] for s in clocks["data"]["servers"]}["server-2"] == 0.0
-            assert await ws.receive_nothing(timeout=0.2)  # one event for the clearing, not one per seat
+            await nothing_else(ws, "reservations")  # one event for the clearing, not one per seat
         finally:
             await ws.disconnect()
 
@@ -193,7 +201,7 @@ def test_conflict_detected_after_a_lagging_node_double_books(venue):
                 False,
             )
             assert data["explanation"] == [f"#{second.reservation.pk}: {marie['reason']}"]
-            assert await ws.receive_nothing(timeout=0.2)  # reservation_created is another topic
+            await nothing_else(ws, "conflicts")  # reservation_created is another topic
         finally:
             await ws.disconnect()
 
@@ -223,7 +231,8 @@ def test_conflict_resolved_is_delivered_on_conflicts(venue):
                     "bumped_at": iso_utc(resolution.bumped[0].bumped_at),  # additive: true time (the timeline)
                 },
             }
-            assert await others.receive_nothing(timeout=0.2)
+            await nothing_else(others, "reservations")
+            await nothing_else(others, "time_sync")
         finally:
             await ws.disconnect()
             await others.disconnect()
@@ -242,11 +251,14 @@ def test_consistency_mode_changed_is_forwarded_on_time_sync(venue):
                 "data": {
                     "mode": "bounded",
                     "max_clock_offset_seconds": 0.5,
-                    "fence_limit_seconds": 0.4,
-                    "modes": ["naive", "bounded", "serializable"],
+                    "fence_limit_seconds": 0.25,
+                    "cockroachdb_fence_limit_seconds": 0.4,
+                    "assumed_drift_ppm": 200.0,
+                    "modes": ["naive", "bounded", "serializable", "commit_wait"],
                 },
             }
-            assert await others.receive_nothing(timeout=0.2)
+            await nothing_else(others, "reservations")
+            await nothing_else(others, "conflicts")
         finally:
             await ws.disconnect()
             await others.disconnect()
@@ -313,7 +325,8 @@ def test_rolled_back_write_publishes_nothing(venue):
         ws = await connect(["reservations", "conflicts"])
         try:
             await database_sync_to_async(failing_write)()
-            assert await ws.receive_nothing(timeout=0.2)
+            await nothing_else(ws, "reservations")
+            await nothing_else(ws, "conflicts")
         finally:
             await ws.disconnect()
 
@@ -327,7 +340,7 @@ def test_unsubscribe_stops_delivery(venue):
             await ws.send_json_to({"type": "unsubscribe", "topics": ["reservations"]})
             assert await ws.receive_json_from() == {"type": "unsubscribed", "topics": ["conflicts"]}
             await create(seat_id=venue[4].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)
+            await nothing_else(ws, "conflicts")
         finally:
             await ws.disconnect()
 
@@ -368,7 +381,7 @@ def test_unknown_topic_changes_nothing(venue):
             await ws.send_json_to({"type": "subscribe", "topics": ["reservations", "weather"]})
             assert await error_code(ws) == "UNKNOWN_TOPIC"
             await create(seat_id=venue[5].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)  # "reservations" was not subscribed
+            await nothing_else(ws, "conflicts")  # "reservations" was not subscribed
         finally:
             await ws.disconnect()
 
@@ -387,7 +400,7 @@ def test_oversized_frame_is_refused_and_the_connection_stays_open(venue):
             # The refused subscribe did not subscribe.
             await still_open(ws)
             await create(seat_id=venue[6].pk, customer_name="Jean Dupont", server_id="server-1")
-            assert await ws.receive_nothing(timeout=0.2)
+            await still_open(ws)  # the acknowledgement is the next message: nothing came before it
         finally:
             await ws.disconnect()
 

@@ -3,6 +3,8 @@ holds, and the history they leave.  Driven by the replaceable clock (no sleeping
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from core.tokens import digest as hold_token_hash
@@ -241,7 +243,7 @@ def test_modes_that_are_safe_for_reservations_are_safe_for_holds_within_their_co
     """Offsets within MAX_CLOCK_OFFSET (0.5 s) and unfenced: bounded and serializable steal no hold
     (naive does, with the same clocks and the same customers) and keep no zombie past 2 × bound."""
     consistency_mode_set(mode)
-    node_offset_set(server_id="server-3", offset_seconds=+0.3)
+    node_offset_set(server_id="server-3", offset_seconds=+0.2)
     node_offset_set(server_id="server-2", offset_seconds=-0.1)
     hold_create(seat_id=seat.pk, customer_name="Jean", server_id="server-2", ttl_seconds=60)
     frozen_clock.advance(59.85)  # 0.15 s left in true time; server-3 reads 60.15 s past server-2's stamp +0.1
@@ -253,7 +255,7 @@ def test_modes_that_are_safe_for_reservations_are_safe_for_holds_within_their_co
 
 
 def test_naive_steals_the_same_hold_with_the_same_clocks(frozen_clock, seat):
-    node_offset_set(server_id="server-3", offset_seconds=+0.3)
+    node_offset_set(server_id="server-3", offset_seconds=+0.2)
     node_offset_set(server_id="server-2", offset_seconds=-0.1)
     hold_create(seat_id=seat.pk, customer_name="Jean", server_id="server-2", ttl_seconds=60)
     frozen_clock.advance(59.85)
@@ -429,3 +431,38 @@ def test_the_demo_reset_releases_holds_and_leaves_a_valid_history(api, frozen_cl
     ends = sorted(Operation.objects.filter(f__in=["cancel", "release"]).values_list("f", "seat_id", "actor_kind"))
     assert ends == [("cancel", seat.pk, "anonymous"), ("release", seat.pk + 1, "anonymous")]
     assert check(ops_from_rows(Operation.objects.all())).valid
+
+
+def test_commit_wait_stamps_holds_beyond_the_uncertainty_and_steals_none_within_it(frozen_clock, seat):
+    """commit_wait (Spanner's TrueTime) applies to holds through the same view: a hold is stamped
+    t_node + ε and answered after the commit wait; a node lets it expire only once
+    t_node − ε has passed it.  Clock errors within ε (±40 ms against ε ≥ 50 ms): no stolen hold,
+    where naive steals the same one."""
+    from timesync.models import ServerNode
+
+    consistency_mode_set("commit_wait")
+    node_offset_set(server_id="server-2", offset_seconds=-0.04)
+    node_offset_set(server_id="server-3", offset_seconds=+0.04)
+    ServerNode.objects.update(last_sync=frozen_clock.now, last_sync_error_bound=0.05)
+    started = frozen_clock.now
+    hold = hold_create(seat_id=seat.pk, customer_name="Jean", server_id="server-2", ttl_seconds=60).hold
+    assert (hold.created_at - hold.recorded_at).total_seconds() == pytest.approx(-0.04 + 0.05)  # t_node + ε
+    assert (frozen_clock.now - started).total_seconds() > 0.1  # the commit wait: until t_node − ε > stamp
+    frozen_clock.now = started + timedelta(seconds=59.98)  # 20 ms left in true time; server-3 reads past expires_at
+    with pytest.raises(SeatHeld):
+        reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-3")
+    with pytest.raises(SeatHeld):  # not a refusal of the mode: naive would sell it (see below)
+        reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-3", mode="commit_wait")
+    assert (
+        reservation_create(
+            seat_id=seat.pk + 1, customer_name="Paul", server_id="server-3", mode="commit_wait"
+        ).reservation.customer_name
+        == "Paul"
+    )
+    stolen = hold_create(seat_id=seat.pk + 2, customer_name="Ana", server_id="server-2", ttl_seconds=60, mode="naive")
+    frozen_clock.now = stolen.hold.recorded_at + timedelta(seconds=59.98)
+    reservation_create(seat_id=seat.pk + 2, customer_name="Bob", server_id="server-3", mode="naive")
+    frozen_clock.now = started + timedelta(seconds=60.2)  # past the true end and ε: sold normally
+    reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-3")
+    kinds = {(a.kind, a.seat_id) for a in check(ops_from_rows(Operation.objects.all())).anomalies}
+    assert kinds == {(STALE_ACCEPTANCE, seat.pk + 2)}  # only naive's

@@ -77,7 +77,14 @@ class ConsistencySerializer(serializers.Serializer):
         help_text="MAX_CLOCK_OFFSET: the skew bound `bounded` trusts (its uncertainty interval), seconds."
     )
     fence_limit_seconds = serializers.FloatField(
-        help_text="`bounded` fences a node further than this from the median offset (80 % of the bound)."
+        help_text="`bounded` fences a node further than this from the median offset (half the bound, so any "
+        "two unfenced nodes are within it)."
+    )
+    cockroachdb_fence_limit_seconds = serializers.FloatField(
+        help_text="CockroachDB's fence, 80 % of the bound: shown for comparison, not enforced."
+    )
+    assumed_drift_ppm = serializers.FloatField(
+        help_text="`commit_wait`: the drift assumed since a node's last sync (its ε grows by this), ppm."
     )
     modes = serializers.ListField(child=serializers.CharField(), help_text="Every mode, for a switcher.")
 

@@ -173,7 +173,11 @@ class ConsistencyView(APIView):
             "`naive`: a node sees reservations stamped at or before its own clock. `bounded`: it also "
             "sees those stamped up to `max_clock_offset_seconds` past its clock, and a node further than "
             "`fence_limit_seconds` from the median offset is fenced (503 `TIME_DRIFT_DETECTED` on write). "
-            "`serializable`: timestamps are ignored, every active reservation is visible."
+            "`serializable`: timestamps are ignored, every active reservation is visible. `commit_wait` "
+            "(Spanner's TrueTime): a write is stamped at its node's clock + ε and acknowledged once the clock "
+            "- ε has passed that stamp (about 2ε); a node sees reservations stamped up to its clock + ε, and "
+            "refuses writes (503 `TIME_DRIFT_DETECTED`) while its ε is unbounded (never synced) or above "
+            "`max_clock_offset_seconds`. Each node's ε: `GET /api/time/servers`."
         ),
         responses={200: ConsistencySerializer},
     )

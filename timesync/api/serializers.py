@@ -40,13 +40,29 @@ class ServerFenceStatusSerializer(ServerStatusSerializer):
         help_text="|deviation_seconds| > fence_limit_seconds. Computed in every mode; enforced (writes refused "
         "with 503 TIME_DRIFT_DETECTED) only when consistency_mode is bounded."
     )
+    uncertainty_seconds = serializers.FloatField(
+        allow_null=True,
+        help_text="ε: the last sync's error bound plus assumed_drift_ppm × the time since it (commit_wait, "
+        "Spanner's TrueTime). Null: never synced, unbounded.",
+    )
+    commit_wait_seconds = serializers.FloatField(
+        allow_null=True, help_text="2ε: how long a write through this node waits in commit_wait mode."
+    )
+    uncertainty_exceeded = serializers.BooleanField(
+        help_text="ε unbounded or above uncertainty_limit_seconds: commit_wait refuses this node's writes (503)."
+    )
 
 
 class ServerListSerializer(serializers.Serializer):
     true_time = serializers.DateTimeField(help_text="Host (reference) time the clocks were read at.")
-    consistency_mode = serializers.CharField(source="mode", help_text="naive, bounded or serializable.")
-    fence_limit_seconds = serializers.FloatField(help_text="80 % of MAX_CLOCK_OFFSET.")
+    consistency_mode = serializers.CharField(source="mode", help_text="naive, bounded, serializable or commit_wait.")
+    fence_limit_seconds = serializers.FloatField(help_text="MAX_CLOCK_OFFSET / 2: bounded's fence (enforced).")
+    cockroachdb_fence_limit_seconds = serializers.FloatField(
+        help_text="80 % of MAX_CLOCK_OFFSET, CockroachDB's fence: shown for comparison, not enforced."
+    )
     median_offset_seconds = serializers.FloatField(allow_null=True, help_text="Median offset of all nodes.")
+    uncertainty_limit_seconds = serializers.FloatField(help_text="The largest ε commit_wait accepts: MAX_CLOCK_OFFSET.")
+    assumed_drift_ppm = serializers.FloatField(help_text="The drift commit_wait assumes since a node's last sync.")
     servers = ServerFenceStatusSerializer(many=True)
 
 

@@ -1,13 +1,16 @@
-"""NTP fixtures for the sync tests: our own server on a free port, and addresses that fail."""
+"""NTP fixtures: our own server on a free port, fake servers whose replies the test writes
+(:mod:`timesync.tests.fake_ntp`), and addresses that fail."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from timesync.ntp_server import NtpServer
+
+from .fake_ntp import FakeNtpServer, Responder
 
 STRATUM = 3  # not the server's default, so tests can tell the figure really came from it
 
@@ -47,3 +50,21 @@ def silent_address() -> Iterator[str]:
         yield f"127.0.0.1:{sock.getsockname()[1]}"
     finally:
         sock.close()
+
+
+@pytest.fixture
+def fake_ntp() -> Iterator[Callable[[Responder], FakeNtpServer]]:
+    """``fake_ntp(Reply(...))`` (or a function of the request) starts a fake NTP server on
+    127.0.0.1 answering with it; every server started is closed after the test."""
+    servers: list[FakeNtpServer] = []
+
+    def start(respond: Responder) -> FakeNtpServer:
+        server = FakeNtpServer(respond)
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.close()

@@ -72,3 +72,16 @@ def test_true_time_of_reading_inverts_node_now(offset, drift):
         t = since + timedelta(seconds=elapsed)
         back = clock.true_time_of_reading(state, clock.node_now(state, at=t))
         assert abs((back - t).total_seconds()) < 1e-6
+
+
+def test_sleep_advances_a_virtual_clock_at_once():
+    """clock.sleep: the one place that waits; under a FrozenClock it moves virtual time."""
+    fake = clock.FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    with clock.use_reference_clock(fake):
+        started = clock.monotonic()
+        clock.sleep(3600.0)
+        assert clock.monotonic() - started < 5  # an hour of virtual time, not of real time
+        assert fake.now == datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+        clock.sleep(0)
+        clock.sleep(-1)
+        assert fake.now == datetime(2026, 1, 1, 1, 0, tzinfo=UTC)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import UTC, datetime
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from timesync import clock
 from timesync.management.commands import timesyncd
+from timesync.management.commands.sync_ntp import format_table
 from timesync.models import ServerNode
-from timesync.services import node_offset_set
+from timesync.services import node_offset_set, nodes_sync
 
 from .conftest import STRATUM
+from .fake_ntp import Reply
 
 pytestmark = pytest.mark.django_db
 
@@ -164,16 +168,38 @@ def test_timesyncd_keeps_going_when_syncs_fail(settings, closed_address: str) ->
 
 
 def test_timesyncd_stop_event_ends_the_wait(ntp_address: str) -> None:
+    """The stop event (what SIGTERM/SIGINT set) ends the 3600 s wait after round 1: it is set
+    by the command's own output of round 1, so nothing here waits on a timer."""
     command = timesyncd.Command()
-    stopper = threading.Timer(0.2, command.stop.set)
+
+    class StopAfterFirstRound(StringIO):
+        def write(self, text: str) -> int:
+            if text.startswith("round 1:"):
+                command.stop.set()
+            return super().write(text)
+
+    out = StopAfterFirstRound()
     start = clock.monotonic()
-    stopper.start()
-    try:
-        out, _ = run("--interval", "3600", "--ntp-server", ntp_address, command=command)
-    finally:
-        stopper.cancel()
+    call_command(command, "--interval", "3600", "--ntp-server", ntp_address, stdout=out, stderr=StringIO())
     assert clock.monotonic() - start < 30  # upper bound only: far below the 3600 s interval
-    assert "stopped after 1 round(s)" in out
+    assert "stopped after 1 round(s)" in out.getvalue()
+
+
+def test_timesyncd_stops_between_two_nodes(settings, fake_ntp) -> None:
+    """Set during a round (SIGTERM mid-round), the stop event ends it before the next node:
+    here the NTP server itself sets it while it answers server-1's first request."""
+    settings.SEATCLOCK_NTP_SAMPLES = 1
+    command = timesyncd.Command()
+
+    def answer_and_stop(request):
+        command.stop.set()
+        return Reply()
+
+    server = fake_ntp(answer_and_stop)
+    out, _ = run("--interval", "3600", "--ntp-server", server.address, command=command)
+    assert "round 1: 1/1 node(s) synced" in out
+    assert server.received == 1
+    assert list(ServerNode.objects.filter(last_sync__isnull=False).values_list("pk", flat=True)) == ["server-1"]
 
 
 @pytest.mark.parametrize(
@@ -192,3 +218,54 @@ def test_timesyncd_bad_arguments_exit_2(ntp_server_obj, args: tuple[str, ...]) -
     error, _ = run_failing("timesyncd", *args)
     assert error.returncode == 2
     assert ntp_server_obj.requests_served == 0
+
+
+# --------------------------------------------------------------------------- implausible servers, failures of any kind
+
+
+def test_timesyncd_keeps_running_against_a_2040_server(settings, fake_ntp) -> None:
+    """The issue's finding: `timesyncd` exited with a traceback on a server whose clock reads
+    2040.  Now every node's refusal is reported, round after round."""
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.3
+    server = fake_ntp(Reply(reads=datetime(2040, 3, 1, tzinfo=UTC)))
+    out, _ = run("timesyncd", "--iterations", "2", "--interval", "0.01", "--ntp-server", server.address)
+    assert "round 1: 0/5 node(s) synced" in out
+    assert "round 2: 0/5 node(s) synced" in out
+    assert out.count("FAILED panic: ") == 10
+    assert not ServerNode.objects.filter(last_sync__isnull=False).exists()
+
+
+def test_a_node_failing_for_a_non_ntp_reason_does_not_stop_the_batch(ntp_address: str) -> None:
+    """Whatever a node's failure, the batch goes on: here server-2's row is locked by another
+    transaction beyond the lock timeout (a real PostgreSQL row lock), a LOCK_TIMEOUT, not an
+    NTP failure; every other node is synced."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and lock_timeout are PostgreSQL's (CI runs on PostgreSQL)")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        from django.db import connection as own
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                list(ServerNode.objects.select_for_update().filter(pk="server-2"))
+                locked.set()
+                release.wait(30)
+        finally:
+            own.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        reports = {r.server_id: r for r in nodes_sync(ntp_server=ntp_address)}
+    finally:
+        release.set()
+        holder.join(30)
+    assert reports["server-2"].ok is False
+    assert reports["server-2"].reason == "LOCK_TIMEOUT"
+    assert [sid for sid, r in reports.items() if r.ok] == ["server-1", "server-3", "server-4", "server-5"]
+    assert "FAILED LOCK_TIMEOUT" in format_table(list(reports.values()))

@@ -1,4 +1,6 @@
-"""timesync.ntp_server: replies checked with ntplib and byte by byte; junk is never answered."""
+"""timesync.ntp_server: replies checked with ntplib and byte by byte; versions 1-4 answered as
+chronyd and ntpd answer them; junk is never answered (checked with sentinel requests, not by
+waiting for silence)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from timesync import clock
-from timesync.ntp_server import NtpServer, is_client_request, ntp_timestamp_bytes
+from timesync.ntp import ntp_timestamp_bytes
+from timesync.ntp_server import NtpServer, is_client_request
 
 NTP_DELTA = ntplib.NTP.NTP_DELTA
 
@@ -50,11 +53,11 @@ def client_socket() -> Iterator[socket.socket]:
         sock.close()
 
 
-def client_request(*, version: int = 4, poll: int = 6, transmit: bytes | None = None) -> bytes:
+def client_request(*, version: int = 4, mode: int = 3, poll: int = 6, transmit: bytes | None = None) -> bytes:
     """A client request whose transmit timestamp is ``transmit`` (8 raw bytes)."""
     if transmit is None:
         transmit = os.urandom(8)
-    header = struct.pack("!BBbb", (0 << 6) | (version << 3) | 3, 0, poll, 0)
+    header = struct.pack("!BBbb", (0 << 6) | (version << 3) | mode, 0, poll, 0)
     return header + b"\0" * 36 + transmit
 
 
@@ -64,14 +67,28 @@ def ntp_to_posix(raw: bytes) -> float:
 
 
 def is_valid_request_oracle(data: bytes) -> bool:
-    """Independent statement of what the server must answer."""
-    return len(data) >= 48 and data[0] & 0x7 == 3 and (data[0] >> 3) & 0x7 in (2, 3, 4)
+    """Independent statement of what the server must answer (from an ephemeral port): mode 3 of
+    versions 1-4, and an NTPv1 request's mode 0."""
+    if len(data) < 48:
+        return False
+    version, mode = (data[0] >> 3) & 0x7, data[0] & 0x7
+    return (mode == 3 and 1 <= version <= 4) or (mode == 0 and version == 1)
+
+
+def next_reply_echoes(sock: socket.socket, target: tuple[str, int]) -> bool:
+    """Send a sentinel request; whether the next datagram to arrive is its reply.  Datagrams
+    from one server arrive in order on loopback, so a reply to anything sent earlier would
+    arrive first: this is how "nothing else was answered" is checked, without waiting."""
+    marker = os.urandom(8)
+    sock.sendto(client_request(transmit=marker), target)
+    sock.settimeout(5.0)
+    return sock.recv(1024)[24:32] == marker
 
 
 # --------------------------------------------------------------------------- ntplib agrees
 
 
-@pytest.mark.parametrize("version", [4, 3, 2])
+@pytest.mark.parametrize("version", [4, 3, 2, 1])
 def test_ntplib_client_agrees(server: NtpServer, version: int) -> None:
     stats = ntplib.NTPClient().request("127.0.0.1", port=server.port, version=version, timeout=2)
     assert abs(stats.offset) < 0.005
@@ -111,12 +128,27 @@ def test_reply_fields_byte_by_byte(server: NtpServer, client_socket: socket.sock
     assert before - slack <= reference <= after + slack
 
 
-def test_version_three_echoed(server: NtpServer, client_socket: socket.socket) -> None:
+@pytest.mark.parametrize(("version", "mode"), [(4, 3), (3, 3), (2, 3), (1, 3), (1, 0)])
+def test_versions_one_to_four_answered_and_echoed(
+    server: NtpServer, client_socket: socket.socket, version: int, mode: int
+) -> None:
+    """As chronyd and ntpd: every version 1 to 4, and NTPv1's mode 0 (RFC 1059 had no mode
+    field); the reply echoes the version and is always mode 4, never mode 0."""
+    request = client_request(version=version, mode=mode)
     client_socket.settimeout(2.0)
-    client_socket.sendto(client_request(version=3), ("127.0.0.1", server.port))
+    client_socket.sendto(request, ("127.0.0.1", server.port))
     reply = client_socket.recv(1024)
-    assert (reply[0] >> 3) & 7 == 3
+    assert (reply[0] >> 3) & 7 == version
     assert reply[0] & 7 == 4
+    assert reply[24:32] == request[40:48]
+
+
+def test_ntpv1_mode_zero_from_port_123_is_a_peer_not_a_client() -> None:
+    """ntpd takes an NTPv1 mode-0 packet from port 123 for a symmetric peer; chrony ignores it."""
+    request = client_request(version=1, mode=0)
+    assert is_client_request(request, source_port=40000)
+    assert not is_client_request(request, source_port=123)
+    assert is_client_request(client_request(version=1, mode=3), source_port=123)
 
 
 def test_request_with_extension_bytes_is_answered(server: NtpServer, client_socket: socket.socket) -> None:
@@ -152,7 +184,7 @@ def invalid_packets() -> st.SearchStrategy[bytes]:
     @st.composite
     def wrong_mode(draw: st.DrawFn) -> bytes:
         body = draw(st.binary(min_size=47, max_size=100))
-        mode = draw(st.sampled_from([0, 1, 2, 4, 5, 6, 7]))
+        mode = draw(st.sampled_from([1, 2, 4, 5, 6, 7]))
         version = draw(st.integers(0, 7))
         leap = draw(st.integers(0, 3))
         return bytes([(leap << 6) | (version << 3) | mode]) + body
@@ -160,8 +192,8 @@ def invalid_packets() -> st.SearchStrategy[bytes]:
     @st.composite
     def wrong_version(draw: st.DrawFn) -> bytes:
         body = draw(st.binary(min_size=47, max_size=100))
-        version = draw(st.sampled_from([0, 1, 5, 6, 7]))
-        return bytes([(version << 3) | 3]) + body
+        version, mode = draw(st.sampled_from([(0, 3), (5, 3), (6, 3), (7, 3), (0, 0), (2, 0), (4, 0)]))
+        return bytes([(version << 3) | mode]) + body
 
     @st.composite
     def truncated_request(draw: st.DrawFn) -> bytes:
@@ -183,15 +215,9 @@ def test_junk_is_never_answered(shared_server: NtpServer, junk: bytes) -> None:
         sock.sendto(junk, target)
         # Then a valid request: the server handles datagrams in order, so if it had answered
         # the junk, that answer would arrive first.  The first reply must be the valid one's.
-        marker = os.urandom(8)
-        sock.sendto(client_request(transmit=marker), target)
-        sock.settimeout(2.0)
-        reply = sock.recv(1024)
-        assert reply[24:32] == marker, "the server answered an invalid packet"
+        assert next_reply_echoes(sock, target), "the server answered an invalid packet"
         assert shared_server.packets_ignored == ignored_before + 1
-        sock.settimeout(0.2)  # and nothing else is on its way
-        with pytest.raises(TimeoutError):
-            sock.recv(1024)
+        assert next_reply_echoes(sock, target)  # and nothing else was on its way
     finally:
         sock.close()
 
@@ -204,19 +230,16 @@ def test_junk_is_never_answered(shared_server: NtpServer, junk: bytes) -> None:
         b"\x1b" + b"\0" * 46,  # a v3 client request one byte short
         bytes([(4 << 3) | 4]) + b"\0" * 47,  # a server reply (mode 4)
         bytes([(4 << 3) | 1]) + b"\0" * 47,  # symmetric active
-        bytes([(1 << 3) | 3]) + b"\0" * 47,  # NTPv1
+        bytes([(0 << 3) | 3]) + b"\0" * 47,  # version 0
+        bytes([(2 << 3) | 0]) + b"\0" * 47,  # mode 0 is NTPv1's only
         bytes([(5 << 3) | 3]) + b"\0" * 47,  # "NTPv5"
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 40,
     ],
 )
 def test_no_reply_to_junk(server: NtpServer, client_socket: socket.socket, junk: bytes) -> None:
     client_socket.sendto(junk, ("127.0.0.1", server.port))
-    client_socket.settimeout(0.2)
-    with pytest.raises(TimeoutError):
-        client_socket.recv(1024)
-    # still alive
-    stats = ntplib.NTPClient().request("127.0.0.1", port=server.port, version=4, timeout=2)
-    assert stats.mode == 4
+    assert next_reply_echoes(client_socket, ("127.0.0.1", server.port))  # junk unanswered, server alive
+    assert server.packets_ignored == 1
 
 
 def test_exception_while_handling_does_not_kill_server(
@@ -232,14 +255,8 @@ def test_exception_while_handling_does_not_kill_server(
         return original(data, addr, receive_ts)
 
     monkeypatch.setattr(server, "handle_packet", exploding)
-    client_socket.settimeout(0.3)
-    client_socket.sendto(client_request(), ("127.0.0.1", server.port))
-    with pytest.raises(TimeoutError):
-        client_socket.recv(1024)
-    client_socket.settimeout(2.0)
-    request = client_request()
-    client_socket.sendto(request, ("127.0.0.1", server.port))
-    assert client_socket.recv(1024)[24:32] == request[40:48]
+    client_socket.sendto(client_request(), ("127.0.0.1", server.port))  # explodes: no answer
+    assert next_reply_echoes(client_socket, ("127.0.0.1", server.port))  # the next one is answered
     assert server.errors == 1
 
 

@@ -1,14 +1,18 @@
-"""POST /api/time/sync and GET /api/time/status against a real NTP exchange (our own server),
-drift arithmetic at exact instants, and the live events a sync publishes."""
+"""POST /api/time/sync and GET /api/time/status against a real NTP exchange (our own server, and
+fake servers sending implausible replies), drift arithmetic at exact instants, and the live
+events a sync publishes."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from conftest import T0
 from core import events
@@ -18,6 +22,7 @@ from timesync.models import ServerNode
 from timesync.ntp_server import NtpServer
 
 from .conftest import STRATUM
+from .fake_ntp import Reply
 
 SYNC_KEYS = {
     "success",
@@ -331,3 +336,118 @@ def test_failed_sync_publishes_nothing(api, settings, django_capture_on_commit_c
         response = api.post("/api/time/sync", {"server_id": "server-2", "ntp_server": closed_address}, format="json")
     assert response.status_code == 502
     assert callbacks == []
+
+
+# --------------------------------------------------------------------------- implausible replies (DESIGN §3)
+
+CRAFTED = [
+    pytest.param(Reply(reads=datetime(2040, 3, 1, tzinfo=UTC)), "panic", id="clock-reads-2040"),
+    pytest.param(Reply(clock_offset=2 * 86_400.0), "panic", id="two-days-ahead"),
+    pytest.param(Reply(root_dispersion=60_000.0), "root_distance", id="root-dispersion-60000-s"),
+    pytest.param(Reply(hold=100.0), "negative_delay", id="held-100-s"),
+    pytest.param(Reply(version=0), "bad_version", id="version-0"),
+    pytest.param(Reply(mode=5), "bad_mode", id="mode-5"),
+    pytest.param(Reply(stratum=0, leap=3, ref_id="DENY"), "kiss_of_death", id="kiss-DENY"),
+    pytest.param(Reply(leap=3), "unsynchronised", id="leap-3"),
+    pytest.param(Reply(stratum=16), "unsynchronised", id="stratum-16"),
+    pytest.param(Reply(origin=b"\x02" * 8), "origin_mismatch", id="origin-mismatch"),
+    pytest.param(Reply(zero_transmit=True), "zero_transmit", id="zero-transmit"),
+    pytest.param(Reply(hold=-1.0), "receive_after_transmit", id="receive-after-transmit"),
+]
+
+
+@pytest.mark.parametrize(("reply", "reason"), CRAFTED)
+def test_implausible_reply_is_502_naming_the_test_and_node_unchanged(
+    api, settings, django_capture_on_commit_callbacks, fake_ntp, reply: Reply, reason: str
+) -> None:
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.5
+    set_offset(api, "server-2", 0.25, drift=10.0)
+    before = node_state("server-2")
+    server = fake_ntp(reply)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api.post("/api/time/sync", {"server_id": "server-2", "ntp_server": server.address}, format="json")
+    error = assert_error(response, 502, "NTP_SYNC_FAILED")
+    assert error["details"]["reason"] == reason
+    assert f"{reason}: " in error["message"]
+    assert f"{reason}: " in error["details"]["error"]
+    assert error["details"]["server_id"] == "server-2"
+    assert node_state("server-2") == before
+    assert callbacks == []  # nothing announced
+
+
+def test_two_days_ahead_server_moves_no_node_with_sync_ntp_all(settings, fake_ntp) -> None:
+    """The issue's finding: `sync_ntp --all` against a server two days ahead moved all five
+    nodes +172,800 s and called them synced."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.5
+    server = fake_ntp(Reply(clock_offset=2 * 86_400.0))
+    before = {f"server-{i}": node_state(f"server-{i}") for i in range(1, 6)}
+    out = StringIO()
+    with pytest.raises(CommandError) as info:
+        call_command("sync_ntp", "--all", "--ntp-server", server.address, stdout=out, stderr=StringIO())
+    assert "5 of 5 syncs failed" in str(info.value)
+    assert out.getvalue().count("FAILED panic: ") == 5
+    assert {f"server-{i}": node_state(f"server-{i}") for i in range(1, 6)} == before
+
+
+replies = st.builds(
+    Reply,
+    version=st.integers(0, 7),
+    mode=st.sampled_from([4, 4, 4, 0, 3, 5]),
+    leap=st.integers(0, 3),
+    stratum=st.sampled_from([1, 2, 3, 15, 0, 16, 255]),
+    root_delay=st.floats(0, 70_000),
+    root_dispersion=st.floats(0, 70_000),
+    clock_offset=st.one_of(st.floats(-5e9, 5e9), st.floats(-2000, 2000), st.just(0.0)),
+    hold=st.one_of(st.just(0.0), st.floats(-1e6, 1e6)),
+    zero_receive=st.booleans(),
+    zero_transmit=st.booleans(),
+    ref_id=st.sampled_from(["127.127.1.1", "RATE", "0.0.0.0"]),
+)
+
+
+@hypothesis_settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(reply=replies)
+def test_no_reply_ever_makes_the_api_answer_500(api, settings, fake_ntp, reply: Reply) -> None:
+    """Whatever a server answers: 200 with a plausible measurement, or 502 naming the test
+    with the node unchanged.  Never a 500 (a 2040 clock used to hit a database constraint)."""
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.3
+    settings.SEATCLOCK_NTP_SAMPLES = 1
+    before = node_state("server-3")
+    server = fake_ntp(reply)
+    response = api.post("/api/time/sync", {"server_id": "server-3", "ntp_server": server.address}, format="json")
+    assert response.status_code in (200, 502), response.content
+    if response.status_code == 502:
+        assert node_state("server-3") == before
+        assert response.json()["error"]["details"]["reason"] in REASONS
+    else:
+        assert abs(response.json()["offset_seconds"] + clock.offset_at(_node(before), clock.reference_now())) <= 1000.1
+
+
+REASONS = {
+    "bad_version",
+    "bad_mode",
+    "kiss_of_death",
+    "unsynchronised",
+    "origin_mismatch",
+    "zero_transmit",
+    "zero_receive",
+    "receive_after_transmit",
+    "negative_delay",
+    "root_distance",
+    "panic",
+}
+
+
+def _node(state: dict) -> ServerNode:
+    return ServerNode(**{k: state[k] for k in ("offset_seconds", "drift_ppm", "offset_since")})

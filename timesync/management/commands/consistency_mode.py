@@ -33,9 +33,21 @@ class Command(ServiceCommand):
         self.stdout.write(f"MAX_CLOCK_OFFSET: {state.max_clock_offset_seconds:.3f} s")
         self.stdout.write(
             f"Fence limit: {state.fence_limit_seconds:.3f} s from the median offset "
-            f"({consistency.FENCE_FRACTION:.0%} of MAX_CLOCK_OFFSET; enforced in bounded mode)"
+            f"({consistency.FENCE_FRACTION:.0%} of MAX_CLOCK_OFFSET; enforced in bounded mode; "
+            f"CockroachDB's {consistency.COCKROACHDB_FENCE_FRACTION:.0%}: "
+            f"{state.cockroachdb_fence_limit_seconds:.3f} s, shown for comparison)"
         )
-        fences = consistency.node_fences(node_list(), at=clock.reference_now())
+        now = clock.reference_now()
+        nodes = list(node_list())
+        epsilons = ", ".join(
+            f"{node.server_id} " + ("unbounded (never synced)" if e is None else f"{e:.4f} s")
+            for node in nodes
+            for e in [consistency.uncertainty(node, at=now)]
+        )
+        self.stdout.write(
+            f"Uncertainty ε per node (commit_wait, {state.assumed_drift_ppm:g} ppm assumed drift): {epsilons}"
+        )
+        fences = consistency.node_fences(nodes, at=now)
         beyond = [f for f in fences.values() if f.fenced]
         if beyond:
             listed = ", ".join(f"{f.server_id} ({f.deviation_seconds:+.3f} s)" for f in beyond)

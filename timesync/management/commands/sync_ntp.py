@@ -89,9 +89,7 @@ def format_table(reports: list[SyncReport]) -> str:
                 )
             )
         else:
-            assert report.error is not None
-            reason = report.error.details.get("reason", "error")
-            rows.append((report.server_id, "-", "-", "-", f"FAILED {reason}: {report.error.details.get('error', '')}"))
+            rows.append((report.server_id, "-", "-", "-", f"FAILED {report.reason}: {report.message}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4]]) for row in rows]
     return "\n".join(line.rstrip() for line in lines)

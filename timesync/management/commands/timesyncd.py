@@ -3,11 +3,14 @@
 Keeps every node synced, the way chronyd polls its servers: each round syncs every node
 (:func:`timesync.services.nodes_sync`; nodes added meanwhile are picked up), prints one line per
 node, then waits ``--interval`` seconds on a stoppable wait (Ctrl-C / SIGTERM end it at once).
-A failed sync is reported and retried next round; it does not stop the daemon.
+A failed sync, whatever its cause, is reported and retried next round; a round that fails as a
+whole (the database unreachable) is reported too: nothing stops the daemon but Ctrl-C / SIGTERM,
+which end it between two nodes.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import signal
 import threading
@@ -20,6 +23,8 @@ from history.actors import Actor
 from timesync.services import nodes_sync
 
 from .sync_ntp import LEGEND, USAGE_ERROR, check_ntp_server, format_table
+
+logger = logging.getLogger("seatclock.timesync")
 
 DEFAULT_INTERVAL = 64.0  # chronyd's default minimum polling interval (minpoll 6 = 2**6 s)
 
@@ -74,7 +79,13 @@ class Command(BaseCommand):
     def _round(self, number: int, ntp_server: str | None) -> None:
         if not connection.in_atomic_block:
             close_old_connections()  # a long-lived process must not keep a dead DB connection
-        reports = nodes_sync(ntp_server=ntp_server, actor=Actor.system("timesyncd"))
+        try:
+            reports = nodes_sync(ntp_server=ntp_server, stop=self.stop, actor=Actor.system("timesyncd"))
+        except Exception as exc:  # e.g. the database is down: report, retry next round
+            logger.exception("timesyncd round %d failed", number)
+            self.stdout.write(f"round {number}: FAILED {type(exc).__name__}: {exc}")
+            self.stdout.flush()
+            return
         failed = sum(1 for r in reports if not r.ok)
         self.stdout.write(f"round {number}: {len(reports) - failed}/{len(reports)} node(s) synced")
         self.stdout.write(format_table(reports))
