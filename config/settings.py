@@ -132,6 +132,7 @@ INSTALLED_APPS = [
     "axes",
     # Seatclock, ground floor first (docs/architecture.md)
     "core",
+    "history",
     "timesync",
     "seats",
     "reservations",

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("reservations.api.urls")),
     path("", include("timesync.api.urls")),
     path("", include("simulation.api.urls")),
+    path("", include("history.api.urls")),
     re_path(r"^health/?$", health.health, name="health"),
     re_path(r"^health/detailed/?$", health.health_detailed, name="health-detailed"),
     re_path(r"^health/live/?$", health.health_live, name="health-live"),

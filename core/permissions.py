@@ -75,3 +75,13 @@ class OperatorPermission(ClockControlPermission):
     """Operator actions on the data (resolving conflicts): the same rule."""
 
     message = _("Only staff may resolve conflicts.")
+
+
+class AuditPermission(BasePermission):
+    """The operations history (customer names, who moved which clock): :func:`may_operate`
+    for every method, reads included."""
+
+    message = _("Only staff may read the operations history.")
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return may_operate(request.user)

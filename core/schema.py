@@ -101,8 +101,10 @@ def document_common_errors(result: dict[str, Any], generator: Any, request: Any,
             security = operation.get("security")
             anonymous = {} in (security or [{}])
             if not anonymous:
-                # Reads are open to everyone in both modes (ClockControlPermission lets safe methods by).
-                if open_controls or method in {"get", "head", "options"}:
+                # Reads are open to everyone in both modes (ClockControlPermission lets safe methods by),
+                # except where the view itself documents a 403 (the audit trail: AuditPermission).
+                closed_read = "403" in responses
+                if open_controls or (method in {"get", "head", "options"} and not closed_read):
                     security.append({})
                 else:
                     extra.update(CLOSED_CONTROL_ERRORS)

@@ -1,83 +1,95 @@
-"""The conflict-rate experiment: a discrete-event workload in virtual time (``manage.py experiment``).
+"""The experiment: seeded workloads replayed in virtual time through the rule (``manage.py experiment``).
 
 Customers arrive as a Poisson process; each wants seats in order of popularity (Zipf weights
 over a seeded ranking of the venue) and sends each attempt through a node drawn uniformly.
-Every attempt goes through :func:`reservations.services.reservation_create` — the very rule the
-API uses — with an explicit consistency mode, while :mod:`timesync.clock`'s reference is a
-:class:`~timesync.clock.FrozenClock` advanced to the attempt's virtual instant.  Nothing sleeps:
-minutes of traffic take seconds.
+Two workloads:
 
-A *trial* is one clock configuration (a stored scenario, or one node lagging by ``d`` seconds)
-under one mode, replaying the same workload.  The whole workload is drawn from the seed before
-any trial runs, so every trial sees the same customers at the same instants (common random
-numbers): differences between trials come from the clocks and the mode alone.
+- ``reserve``: customers reserve directly (``reservation_create``);
+- ``hold``: customers hold a seat (``hold_create``, TTL ``hold_ttl``), pay for a drawn time,
+  then confirm (``hold_confirm``) — or abandon, releasing the hold or leaving it to expire.
 
-Customer model (documented in docs/experiments.md): a customer looks at the seat map (the
-venue's true state), picks the first free seat among a few drawn by popularity (else settles for
-a random free one), thinks, and submits through a node drawn uniformly.  Up to ``1 + retries``
-attempts: after a 409 (the node saw a holder) back to the map; after a 503 (the node is fenced)
-the same seat again, through a node drawn afresh.  When the attempts run out they give up.
+Every attempt is decided by the rule's own code, with an explicit consistency mode, at the
+attempt's virtual instant: by default on rows kept in memory (:class:`lab.stores.FastStore`),
+or through the real services in a private database (``engine="rule"``,
+:class:`lab.stores.RuleStore`); a test requires both to agree attempt for attempt.  Nothing
+sleeps: minutes of traffic take milliseconds.
 
-Isolation: the experiment never touches the user's data and publishes no live event.  Trials run
-in a *private store* — an in-memory SQLite database swapped in as the default connection
-(``memory``), or, on PostgreSQL, temporary tables that shadow the real ones for this session only
-(``database``) — and each trial runs inside one transaction that is rolled back at its end, so
-the events the services queue with ``on_commit`` are discarded.
+A *trial* is one workload under one clock configuration (a stored scenario, or one node lagging
+by ``d`` seconds) and one mode.  A workload is drawn from its seed before any trial runs, so
+every trial of a seed replays the same customers at the same instants (common random numbers):
+differences between trials come from the clocks and the mode alone.  An experiment runs every
+trial for each seed of a list (default 1–10), in parallel processes, and reports each measure
+as a mean with a 95 % confidence interval over the seeds (:mod:`lab.experiment_report`).
+
+Customer model (docs/experiments.md): a customer looks at the seat map (the venue's true state:
+sold seats, and seats under a hold that is live in true time), picks the first free seat among
+a few drawn by popularity (else settles for a random free one), thinks, and submits through a
+node drawn uniformly.  Up to ``1 + retries`` attempts: after a 409 back to the map; after a 503
+(fenced) the same seat again, through a node drawn afresh.  A holder whose confirmation is
+refused (expired, or the seat taken meanwhile) also goes back to the map.
+
+Each trial's operations form a history, which :func:`lab.checker.check` reads: the stolen holds
+are its stale acceptances against a hold.  Zombie-hold seat-seconds come from the clock model:
+how long after a hold's true end some unfenced node still judged it live.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import multiprocessing
+import os
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.utils import load_backend
+from django.db import DEFAULT_DB_ALIAS, connections
 
-from reservations.errors import SeatAlreadyReserved
-from reservations.models import Reservation
-from reservations.selectors import Conflict, conflict_count
-from reservations.services import reservation_create
-from seats.models import Seat
-from seats.services import MAX_SEATS_PER_ROW, venue_seed
-from timesync import clock
+from seats.services import MAX_SEATS_PER_ROW
+from timesync import clock, consistency
 from timesync.consistency import Mode
-from timesync.errors import TimeDriftDetected
-from timesync.models import ConsistencySettings, ServerNode
-from timesync.services import node_offsets_set_many
+from timesync.models import ServerNode
 
+from . import checker
 from .loadgen import zipf_weights
+from .stores import (
+    ENGINES,
+    EXPIRED,
+    FENCED,
+    HELD,
+    OK,
+    STORES,
+    ExperimentInputError,
+    FastStore,
+    RuleStore,
+    private_store,
+    store_resolve,
+)
+
+__all__ = ["STORES", "ENGINES", "ExperimentInputError"]
 
 #: Virtual time starts here in every trial (a fixed instant: nothing in a report depends on
 #: when it was produced).
 VIRTUAL_START = datetime(2026, 1, 1, 20, 0, 0, tzinfo=UTC)
 
 MODES: tuple[str, ...] = (Mode.NAIVE.value, Mode.BOUNDED.value, Mode.SERIALIZABLE.value)
+WORKLOADS: tuple[str, ...] = ("reserve", "hold")
 
 #: Lags of the skew sweep, in seconds: the skew node's offset is ``-lag``, every other node's 0.
 DEFAULT_SKEWS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
-#: ``--quick``: a small run (about 90 customers on 100 seats) for a first look and for tests.
+#: The seeds of a run given none: ten, so that every measure has a 95 % confidence interval.
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(1, 11))
+
+#: ``--quick``: a small run (about 90 customers on 100 seats, 3 seeds) for a first look and for tests.
 QUICK = {"rate": 2.0, "duration": 45.0, "seats": 100}
-
-#: What the rule reads and writes: the only tables a private store needs (the cluster-mode row
-#: is read alongside the seat lock; trials pass their mode explicitly, so it stays empty).
-STORE_MODELS = (ServerNode, Seat, Reservation, ConsistencySettings)
-
-STORES = ("auto", "memory", "database")
-
-
-class ExperimentInputError(ValueError):
-    """A parameter of the experiment is unusable (the command exits 2 with the message)."""
+QUICK_SEEDS: tuple[int, ...] = (1, 2, 3)
 
 
 def random_seed() -> int:
-    """A fresh seed for a run given none; the report records it, so the run can be repeated."""
+    """A fresh seed; the report records it, so the run can be repeated."""
     return random.SystemRandom().randrange(1, 2**31)
 
 
@@ -89,7 +101,8 @@ CANDIDATES = 8
 
 @dataclass(frozen=True)
 class Workload:
-    """What the customers do: arrival rate, virtual duration, venue size and their patience."""
+    """What the customers do: arrival rate, virtual duration, venue size and their patience; for
+    the ``hold`` workload also the hold's TTL, the time to pay and who abandons."""
 
     rate: float = 2.0  # arrivals per virtual second (Poisson)
     duration: float = 240.0  # virtual seconds during which customers arrive
@@ -97,6 +110,10 @@ class Workload:
     retries: int = 2  # further attempts after a refusal
     think: float = 20.0  # mean time from looking at the map to submitting, virtual seconds (exponential)
     zipf_exponent: float = 1.1  # popularity: the k-th most popular seat has weight 1/k**s
+    hold_ttl: int = 60  # seconds a hold lasts (hold workload)
+    pay: float = 30.0  # mean time from the hold to the confirmation, virtual seconds (exponential)
+    abandon: float = 0.2  # share of holders who never confirm
+    release: float = 0.5  # share of those who release their hold (the others leave it to expire)
 
     def __post_init__(self) -> None:
         problems = []
@@ -112,6 +129,12 @@ class Workload:
             problems.append(f"think must be 0 or more seconds, not {self.think}")
         if not self.zipf_exponent >= 0:
             problems.append(f"zipf exponent must be 0 or more, not {self.zipf_exponent}")
+        if not 1 <= self.hold_ttl <= 7200:
+            problems.append(f"hold ttl must be 1 to 7200 seconds, not {self.hold_ttl}")
+        if not self.pay >= 0:
+            problems.append(f"pay must be 0 or more seconds, not {self.pay}")
+        if not (0 <= self.abandon <= 1 and 0 <= self.release <= 1):
+            problems.append("abandon and release are shares between 0 and 1")
         if self.rate * self.duration > 1_000_000:
             problems.append("rate × duration above a million customers: run smaller experiments")
         if problems:
@@ -135,6 +158,17 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class HoldPlan:
+    """What a holder does after attempt ``i`` got its hold: pays for ``pays_us[i]``, then confirms
+    through ``confirm_nodes[i]`` — unless it ``abandons[i]``, and then ``releases[i]`` or not."""
+
+    pays_us: tuple[int, ...]
+    confirm_nodes: tuple[str, ...]
+    abandons: tuple[bool, ...]
+    releases: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
 class Customer:
     """One customer's whole behaviour, drawn in advance: the outcomes only say how far it goes.
 
@@ -146,6 +180,7 @@ class Customer:
     choices: tuple[Choice, ...]
     nodes: tuple[str, ...]
     thinks_us: tuple[int, ...]
+    hold: HoldPlan | None = None
 
 
 def _us(seconds: float) -> int:
@@ -160,16 +195,23 @@ def seat_ranking(workload: Workload, *, seed: int) -> list[int]:
 
 
 def workload_draw(workload: Workload, *, seed: int, nodes: Sequence[str]) -> list[Customer]:
-    """Every customer of the run, from ``seed`` alone (string seeds: stable across processes)."""
+    """Every customer of the run, from ``seed`` alone (string seeds: stable across processes).
+
+    The holders' plans come from a stream of their own, so the customers of the ``reserve``
+    workload are the same whether or not holds are drawn."""
     if not nodes:
         raise ExperimentInputError("no nodes to send the workload through")
     rng = random.Random(f"seatclock-experiment:{seed}")
+    hold_rng = random.Random(f"seatclock-experiment:{seed}:hold")
     ranking = seat_ranking(workload, seed=seed)
     cum_weights = list(itertools.accumulate(zipf_weights(workload.seats, workload.zipf_exponent)))
     attempts = workload.retries + 1
 
     def think() -> int:
         return _us(rng.expovariate(1.0 / workload.think)) if workload.think > 0 else 0
+
+    def pay() -> int:
+        return _us(hold_rng.expovariate(1.0 / workload.pay)) if workload.pay > 0 else 0
 
     customers: list[Customer] = []
     t = 0.0
@@ -181,12 +223,19 @@ def workload_draw(workload: Workload, *, seed: int, nodes: Sequence[str]) -> lis
             Choice(candidates=tuple(rng.choices(ranking, cum_weights=cum_weights, k=CANDIDATES)), settle=rng.random())
             for _ in range(attempts)
         )
+        plan = HoldPlan(
+            pays_us=tuple(pay() for _ in range(attempts)),
+            confirm_nodes=tuple(hold_rng.choice(nodes) for _ in range(attempts)),
+            abandons=tuple(hold_rng.random() < workload.abandon for _ in range(attempts)),
+            releases=tuple(hold_rng.random() < workload.release for _ in range(attempts)),
+        )
         customers.append(
             Customer(
                 arrival_us=_us(t),
                 choices=choices,
                 nodes=tuple(rng.choice(nodes) for _ in range(attempts)),
                 thinks_us=tuple(think() for _ in range(attempts)),
+                hold=plan,
             )
         )
 
@@ -196,7 +245,7 @@ def workload_draw(workload: Workload, *, seed: int, nodes: Sequence[str]) -> lis
 
 @dataclass(frozen=True)
 class Trial:
-    """One clock configuration under one mode.
+    """One workload under one clock configuration and one mode.
 
     ``offsets`` maps node → (offset seconds, drift ppm), set at the start of virtual time;
     unlisted nodes are at 0.  ``sweep`` is ``scenario`` (``label`` = its name) or ``skew``
@@ -208,24 +257,43 @@ class Trial:
     mode: str
     offsets: dict[str, tuple[float, float]]
     skew: float | None = None
+    workload: str = "reserve"
+
+    @property
+    def key(self) -> tuple[str, str, str, float | None, str]:
+        """What identifies the trial across seeds."""
+        return (self.workload, self.sweep, self.label, self.skew, self.mode)
 
 
 @dataclass
 class TrialResult:
-    """What one trial measured.  Definitions in docs/experiments.md."""
+    """What one trial measured, for one seed.  Definitions in docs/experiments.md."""
 
     trial: Trial
+    seed: int = 0
     customers: int = 0
-    attempts: int = 0
-    accepted: int = 0  # 201
-    refused_seen: int = 0  # 409: the node saw a holder
+    attempts: int = 0  # calls of the rule: reservations, holds and confirmations
+    accepted: int = 0  # seats sold: reservations, or confirmed holds (201)
+    refused_seen: int = 0  # 409 SEAT_ALREADY_RESERVED: the node saw a reservation
+    refused_held: int = 0  # 409 SEAT_HELD: the node saw a live hold
     refused_fenced: int = 0  # 503: the node was fenced (bounded mode)
-    gave_up: int = 0  # customers refused on every attempt
+    gave_up: int = 0  # customers out of attempts
     sold_out: int = 0  # customers who found no free seat on the map
-    conflicts: int = 0  # accepted reservations that double-booked their seat (conflict_detected)
+    conflicts: int = 0  # sales that double-booked their seat (conflict_detected)
     unfair: int = 0  # conflicts whose seat's timestamp winner is not the true first
     double_booked_seats: int = 0  # seats with several active reservations at the end
     seats_sold: int = 0  # seats with at least one active reservation at the end
+    holds: int = 0  # holds granted
+    confirmed: int = 0  # holds confirmed into a reservation
+    expired_confirms: int = 0  # 409 HOLD_EXPIRED on a confirmation
+    stolen_confirms: int = 0  # a confirmation refused because the seat was taken meanwhile
+    released: int = 0  # holds released by a holder who abandoned
+    stolen_holds: int = 0  # holds whose seat was granted to another while they were truly live
+    zombie_seconds: float = 0.0  # seat-seconds holds stayed live on some unfenced node after their true end
+    double_sales: int = 0  # the checker's anomalies on the trial's history
+    inversions: int = 0
+    stale_acceptances: int = 0
+    stale_refusals: int = 0
 
     @property
     def conflict_rate(self) -> float | None:
@@ -242,184 +310,241 @@ class TrialResult:
     @property
     def contended_rate(self) -> float | None:
         """Attempts on a seat someone truly held already: 409s plus conflicts."""
-        return (self.refused_seen + self.conflicts) / self.attempts if self.attempts else None
+        return (self.refused_seen + self.refused_held + self.conflicts) / self.attempts if self.attempts else None
+
+    @property
+    def stolen_hold_rate(self) -> float | None:
+        return self.stolen_holds / self.holds if self.holds else None
+
+    @property
+    def zombie_seat_seconds(self) -> float | None:
+        return self.zombie_seconds if self.trial.workload == "hold" else None
 
 
-_ARRIVE, _SUBMIT = 0, 1
+@dataclass
+class _HoldTrack:
+    """A granted hold, as the engine follows it in true time."""
+
+    seat: int
+    handle: object
+    expires_at: datetime  # the holding node's stamp
+    true_end_us: int
+    active: bool = True
+    zombie_until_us: int | None = None  # set at the true end if some node still judges it live
+    cut_us: int | None = None  # the seat was sold, or the hold ended, during the zombie window
+
+
+_ARRIVE, _SUBMIT, _CONFIRM, _RELEASE, _EXPIRE = range(5)
+
+
+def _zombie_until(track: _HoldTrack, mode: str, nodes: list[ServerNode]) -> int:
+    """The last true instant (µs after VIRTUAL_START) at which an unfenced node still judges the
+    hold live: each node's expiry horizon (:func:`reservations.visibility.node_view`) reaches the
+    hold's ``expires_at`` when its clock reads ``expires_at`` plus the mode's margin."""
+    from reservations.visibility import read_view
+
+    true_end = VIRTUAL_START + timedelta(microseconds=track.true_end_us)
+    fences = consistency.node_fences(nodes, at=true_end) if mode == Mode.BOUNDED else {}
+    latest = track.true_end_us
+    for node in nodes:
+        if node.server_id in fences and fences[node.server_id].fenced:
+            continue  # it sells nothing anyway
+        view = read_view(node, mode, at=true_end)
+        if view.true_clock:
+            return track.true_end_us
+        margin = view.t_node - view.expiry  # how far past a hold's expiry its clock must read
+        until = clock.true_time_of_reading(node, track.expires_at + margin) - VIRTUAL_START
+        latest = max(latest, until // timedelta(microseconds=1))
+    return latest
 
 
 def trial_run(
     trial: Trial,
+    workload: Workload,
     customers: Sequence[Customer],
-    seat_ids: Sequence[int],
     ranking: Sequence[int],
+    store: FastStore | RuleStore,
     *,
-    on_customer: Callable[[], None] | None = None,
+    nodes: Sequence[str],
+    seed: int = 0,
+    trace: list[tuple] | None = None,
 ) -> TrialResult:
-    """Replay ``customers`` in virtual time under ``trial``; everything written is rolled back.
+    """Replay ``customers`` in virtual time under ``trial``, deciding through ``store``
+    (``nodes``: every node of the cluster, whose clocks judge the holds).
 
-    Must run inside a private store (:func:`private_store`), whose venue ``seat_ids`` is.
-    Events are processed in (virtual instant, scheduling order) order from a heap, so the run
-    is a pure function of the workload, the offsets and the mode.  The map a customer looks at
-    is the venue's true state (what ``/api/seats`` shows): the seats with an accepted
-    reservation so far.
+    Events are processed in (virtual instant, scheduling order) from a heap, so the run is a
+    pure function of the workload, the offsets, the mode and the rule.  ``trace`` receives one
+    ``(instant µs, operation, customer, seat, node, outcome)`` per attempt (the engines' test).
     """
-    result = TrialResult(trial=trial, customers=len(customers))
-    taken: set[int] = set()  # seat indices with an active reservation
-    fake = clock.FrozenClock(VIRTUAL_START)
-    with clock.use_reference_clock(fake), transaction.atomic():
-        # At virtual time 0: offset_since = VIRTUAL_START, so drift accumulates over the run.
-        node_offsets_set_many(trial.offsets)
-        # (instant, scheduling order, kind, customer, attempt number, seat index)
-        queue: list[tuple[int, int, int, int, int, int]] = [
-            (c.arrival_us, i, _ARRIVE, i, 0, -1) for i, c in enumerate(customers)
-        ]
-        heapq.heapify(queue)
-        order = itertools.count(len(customers))
+    result = TrialResult(trial=trial, seed=seed, customers=len(customers))
+    holding = trial.workload == "hold"
+    mode = trial.mode
+    attempts = workload.retries + 1
+    ttl_us = workload.hold_ttl * 1_000_000
+    taken: set[int] = set()  # what the map shows: sold seats, and seats under a truly live hold
+    sold: set[int] = set()
+    live: dict[int, int] = {}  # seat -> holds truly live on it
+    tracks: list[_HoldTrack] = []
+    by_seat: dict[int, list[_HoldTrack]] = {}
+    clock_nodes = [
+        ServerNode(
+            server_id=node_id,
+            offset_seconds=trial.offsets.get(node_id, (0.0, 0.0))[0],
+            drift_ppm=trial.offsets.get(node_id, (0.0, 0.0))[1],
+            offset_since=VIRTUAL_START,
+        )
+        for node_id in nodes
+    ]
+    queue: list[tuple[int, int, int, int, int, int]] = [
+        (c.arrival_us, i, _ARRIVE, i, 0, -1) for i, c in enumerate(customers)
+    ]
+    heapq.heapify(queue)
+    order = itertools.count(len(customers))
 
-        def look_and_submit(index: int, attempt: int, at_us: int) -> None:
-            customer = customers[index]
-            seat = customer.choices[attempt].pick(taken, ranking)
-            if seat is None:
-                result.sold_out += 1
-                return
-            heapq.heappush(queue, (at_us + customer.thinks_us[attempt], next(order), _SUBMIT, index, attempt, seat))
+    def push(at_us: int, kind: int, index: int, attempt: int, arg: int) -> None:
+        heapq.heappush(queue, (at_us, next(order), kind, index, attempt, arg))
 
+    def look(index: int, attempt: int, now_us: int) -> None:
+        if attempt >= attempts:
+            result.gave_up += 1
+            return
+        customer = customers[index]
+        seat = customer.choices[attempt].pick(taken, ranking)
+        if seat is None:
+            result.sold_out += 1
+            return
+        push(now_us + customer.thinks_us[attempt], _SUBMIT, index, attempt, seat)
+
+    def unhold(track: _HoldTrack, now_us: int) -> None:
+        """A hold ends (confirmed, released): off the map if it was still truly live."""
+        if not track.active:
+            return
+        track.active = False
+        if now_us < track.true_end_us:
+            live[track.seat] -= 1
+            if not live[track.seat] and track.seat not in sold:
+                taken.discard(track.seat)
+        elif track.zombie_until_us is not None:
+            track.cut_us = min(track.cut_us or now_us, now_us)
+
+    def sell(seat: int, conflict: bool, unfair: bool, now_us: int) -> None:
+        result.accepted += 1
+        sold.add(seat)
+        taken.add(seat)
+        result.conflicts += conflict
+        result.unfair += unfair
+        for track in by_seat.get(seat, ()):  # a sold seat is blocked anyway: zombie windows end here
+            if track.zombie_until_us is not None and track.cut_us is None and now_us >= track.true_end_us:
+                track.cut_us = now_us
+
+    store.begin(trial.offsets, VIRTUAL_START)
+    try:
         while queue:
-            at_us, _, kind, index, attempt, seat = heapq.heappop(queue)
+            now_us, _, kind, index, attempt, arg = heapq.heappop(queue)
             if kind == _ARRIVE:
-                if on_customer is not None:
-                    on_customer()
-                look_and_submit(index, 0, at_us)
+                look(index, 0, now_us)
                 continue
-            # Whole microseconds from the start: no rounding drift.  A commit wait inside the rule
-            # advances the virtual clock itself (clock.sleep); a later event then starts no
-            # earlier than that wait's end, as it would queue behind it.
-            fake.now = max(fake.now, VIRTUAL_START + timedelta(microseconds=at_us))
+            at = VIRTUAL_START + timedelta(microseconds=now_us)
             customer = customers[index]
-            result.attempts += 1
-            try:
-                outcome = reservation_create(
-                    seat_id=seat_ids[seat],
-                    customer_name=f"Customer {index + 1:06d}",
-                    server_id=customer.nodes[attempt],
-                    mode=trial.mode,
-                )
-            except SeatAlreadyReserved:
-                result.refused_seen += 1
-                if attempt + 1 < len(customer.nodes):
-                    look_and_submit(index, attempt + 1, at_us)  # back to the map
+            name = f"Customer {index + 1:06d}"
+            if kind == _SUBMIT:
+                seat, node = arg, customer.nodes[attempt]
+                result.attempts += 1
+                if holding:
+                    decision = store.hold(seat=seat, name=name, node=node, mode=mode, at=at, ttl=workload.hold_ttl)
                 else:
-                    result.gave_up += 1
-            except TimeDriftDetected:
-                result.refused_fenced += 1
-                if attempt + 1 < len(customer.nodes):  # the same seat, again, through a node drawn afresh
-                    retry_at = at_us + customer.thinks_us[attempt + 1]
-                    heapq.heappush(queue, (retry_at, next(order), _SUBMIT, index, attempt + 1, seat))
+                    decision = store.reserve(seat=seat, name=name, node=node, mode=mode, at=at)
+                if trace is not None:
+                    trace.append((now_us, "hold" if holding else "reserve", index, seat, node, decision.code))
+                if decision.code == OK and holding:
+                    result.holds += 1
+                    assert decision.expires_at is not None
+                    track = _HoldTrack(seat, decision.hold, decision.expires_at, now_us + ttl_us)
+                    tracks.append(track)
+                    by_seat.setdefault(seat, []).append(track)
+                    live[seat] = live.get(seat, 0) + 1
+                    taken.add(seat)
+                    push(track.true_end_us, _EXPIRE, index, attempt, len(tracks) - 1)
+                    plan = customer.hold
+                    assert plan is not None
+                    if not plan.abandons[attempt]:
+                        push(now_us + plan.pays_us[attempt], _CONFIRM, index, attempt, len(tracks) - 1)
+                    elif plan.releases[attempt]:
+                        push(now_us + plan.pays_us[attempt], _RELEASE, index, attempt, len(tracks) - 1)
+                elif decision.code == OK:
+                    sell(seat, decision.conflict, decision.unfair, now_us)
+                elif decision.code == FENCED:
+                    result.refused_fenced += 1
+                    if attempt + 1 < attempts:  # the same seat, again, through a node drawn afresh
+                        push(now_us + customer.thinks_us[attempt + 1], _SUBMIT, index, attempt + 1, seat)
+                    else:
+                        result.gave_up += 1
+                else:  # seen reserved or held: back to the map
+                    if decision.code == HELD:
+                        result.refused_held += 1
+                    else:
+                        result.refused_seen += 1
+                    look(index, attempt + 1, now_us)
+            elif kind == _CONFIRM:
+                track = tracks[arg]
+                plan = customer.hold
+                assert plan is not None
+                node = plan.confirm_nodes[attempt]
+                result.attempts += 1
+                decision = store.confirm(hold=track.handle, node=node, mode=mode, at=at)
+                if trace is not None:
+                    trace.append((now_us, "confirm", index, track.seat, node, decision.code))
+                if decision.code == OK:
+                    result.confirmed += 1
+                    unhold(track, now_us)
+                    sell(track.seat, decision.conflict, decision.unfair, now_us)
+                elif decision.code == FENCED:  # the same hold, again, through the next node drawn
+                    result.refused_fenced += 1
+                    if attempt + 1 < attempts:
+                        push(now_us + customer.thinks_us[attempt + 1], _CONFIRM, index, attempt + 1, arg)
+                    else:
+                        result.gave_up += 1  # the hold is left to expire
                 else:
-                    result.gave_up += 1
-            else:
-                result.accepted += 1
-                taken.add(seat)
-                if outcome.conflict_detected:
-                    result.conflicts += 1
-                    conflict = Conflict(outcome.reservation.seat_id, [*outcome.hidden, outcome.reservation])
-                    if not conflict.fair:
-                        result.unfair += 1
-        result.double_booked_seats = conflict_count()
-        result.seats_sold = (
-            Reservation.objects.filter(status=Reservation.Status.ACTIVE).values("seat_id").distinct().count()
+                    if decision.code == EXPIRED:
+                        result.expired_confirms += 1
+                    else:
+                        result.stolen_confirms += 1
+                    look(index, attempt + 1, now_us)
+            elif kind == _RELEASE:
+                track = tracks[arg]
+                store.release(hold=track.handle, at=at)
+                if trace is not None:
+                    trace.append((now_us, "release", index, track.seat, "", OK))
+                result.released += 1
+                unhold(track, now_us)
+            elif kind == _EXPIRE:
+                track = tracks[arg]
+                if track.active:  # its true end: off the map; some nodes may still hold it
+                    live[track.seat] -= 1
+                    if not live[track.seat] and track.seat not in sold:
+                        taken.discard(track.seat)
+                    until = _zombie_until(track, mode, clock_nodes)
+                    if until > track.true_end_us and track.seat not in sold:  # a sold seat is blocked anyway
+                        track.zombie_until_us = until
+        result.double_booked_seats, result.seats_sold = store.seats_sold()
+        verdict = checker.check(store.history())
+    finally:
+        store.end()
+    counts = verdict.counts()
+    result.double_sales = counts[checker.DOUBLE_SALE]
+    result.inversions = counts[checker.INVERSION]
+    result.stale_acceptances = counts[checker.STALE_ACCEPTANCE]
+    result.stale_refusals = counts[checker.STALE_REFUSAL]
+    result.stolen_holds = len(verdict.stolen_holds())
+    result.zombie_seconds = (
+        sum(
+            min(t.zombie_until_us, t.cut_us if t.cut_us is not None else t.zombie_until_us) - t.true_end_us
+            for t in tracks
+            if t.zombie_until_us is not None
         )
-        transaction.set_rollback(True)
+        / 1_000_000
+    )
     return result
-
-
-# --- Private stores ---------------------------------------------------------------------------
-
-
-def store_resolve(kind: str) -> str:
-    """``auto`` → ``database`` on PostgreSQL, ``memory`` otherwise."""
-    if kind not in STORES:
-        raise ExperimentInputError(f"unknown store {kind!r} (choose from {', '.join(STORES)})")
-    vendor = connections[DEFAULT_DB_ALIAS].vendor
-    if kind == "auto":
-        return "database" if vendor == "postgresql" else "memory"
-    if kind == "database" and vendor != "postgresql":
-        raise ExperimentInputError(
-            "--store database needs PostgreSQL: on SQLite every trial would hold the database's "
-            "write lock for its whole duration and lock the running demo out (use --store memory)"
-        )
-    return kind
-
-
-@contextmanager
-def _memory_store() -> Iterator[None]:
-    """An in-memory SQLite database as this thread's default connection, for the block.
-
-    The services open their transactions and queue their events on the default alias, so the
-    default connection itself is swapped (in this thread only; the user's database is never
-    opened for writing).  Only the rule's tables are created, from the models — the same DDL as
-    the migrations, which ``makemigrations --check`` keeps in step — in about 10 ms (a full
-    ``migrate`` of an in-memory database takes 0.2–0.3 s; docs/benchmarks.md).
-    """
-    settings_dict = connections.configure_settings(
-        {
-            DEFAULT_DB_ALIAS: {
-                "ENGINE": "django.db.backends.sqlite3",
-                "NAME": ":memory:",
-                # As the demo's SQLite: the write lock is taken at BEGIN.
-                "OPTIONS": {"transaction_mode": "IMMEDIATE"},
-            }
-        }
-    )[DEFAULT_DB_ALIAS]
-    private = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, DEFAULT_DB_ALIAS)
-    previous = connections[DEFAULT_DB_ALIAS]
-    connections[DEFAULT_DB_ALIAS] = private
-    try:
-        with private.schema_editor() as editor:
-            for model in STORE_MODELS:
-                editor.create_model(model)
-        yield
-    finally:
-        connections[DEFAULT_DB_ALIAS] = previous
-        # SQLite's wrapper ignores close() on an in-memory database; this one must go.
-        if private.connection is not None:
-            private.connection.close()
-            private.connection = None
-
-
-@contextmanager
-def _database_store() -> Iterator[None]:
-    """Temporary tables shadowing the rule's tables, on PostgreSQL, for this session only.
-
-    ``pg_temp`` comes first in the search path, so the session's unqualified queries reach the
-    (empty) temporary copies — other sessions never see them — and they are dropped at the end.
-    ``LIKE … INCLUDING ALL`` copies columns, defaults, identity, checks and indexes, not foreign
-    keys (which the rule does not rely on).
-    """
-    tables = [model._meta.db_table for model in STORE_MODELS]
-    connection = connections[DEFAULT_DB_ALIAS]
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"CREATE TEMPORARY TABLE {quote(table)} (LIKE {quote(table)} INCLUDING ALL)")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            for table in reversed(tables):
-                cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{quote(table)}")
-
-
-@contextmanager
-def private_store(kind: str, *, node_ids: Iterable[str], seats: int) -> Iterator[list[int]]:
-    """A private copy of the rule's tables holding ``node_ids`` (offsets 0) and a venue of
-    ``seats`` seats (one row, ``A1``…); yields the venue's seat ids in order."""
-    store = store_resolve(kind)
-    with _memory_store() if store == "memory" else _database_store():
-        ServerNode.objects.bulk_create([ServerNode(server_id=server_id) for server_id in node_ids])
-        venue_seed(rows=1, seats_per_row=seats)
-        yield list(Seat.objects.order_by("row", "number").values_list("pk", flat=True))
 
 
 # --- A whole experiment -----------------------------------------------------------------------
@@ -428,23 +553,28 @@ def private_store(kind: str, *, node_ids: Iterable[str], seats: int) -> Iterator
 @dataclass(frozen=True)
 class ExperimentConfig:
     workload: Workload
-    seed: int
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
     modes: tuple[str, ...] = MODES
+    workloads: tuple[str, ...] = WORKLOADS
     scenarios: tuple[str, ...] | None = None  # None: every stored scenario
     skews: tuple[float, ...] = DEFAULT_SKEWS
     skew_node: str | None = None  # None: the second node (server-2, the spec's lagging node)
-    store: str = "auto"
+    engine: str = "fast"
+    store: str = "auto"  # the rule engine's private database
+    jobs: int = 0  # processes; 0: one per core (at most one per seed)
 
 
 @dataclass
 class ExperimentResult:
     config: ExperimentConfig
+    engine: str
     store: str
     vendor: str
     node_ids: list[str]
     skew_node: str | None
     scenarios: dict[str, dict[str, tuple[float, float]]]
-    customers: int
+    customers: dict[int, int]  # per seed
+    jobs: int = 1
     results: list[TrialResult] = field(default_factory=list)
     wall_seconds: float = 0.0
 
@@ -469,6 +599,15 @@ def experiment_plan(
     unknown_modes = [m for m in config.modes if m not in MODES]
     if unknown_modes:
         raise ExperimentInputError(f"unknown mode(s): {', '.join(unknown_modes)} (choose from {', '.join(MODES)})")
+    unknown_workloads = [w for w in config.workloads if w not in WORKLOADS]
+    if unknown_workloads or not config.workloads:
+        raise ExperimentInputError(
+            f"unknown workload(s): {', '.join(unknown_workloads) or 'none'} (choose from {', '.join(WORKLOADS)})"
+        )
+    if not config.seeds or len(set(config.seeds)) != len(config.seeds):
+        raise ExperimentInputError("seeds must be a non-empty list of distinct integers")
+    if config.engine not in ENGINES:
+        raise ExperimentInputError(f"unknown engine {config.engine!r} (choose from {', '.join(ENGINES)})")
     node_ids = list(ServerNode.objects.order_by("server_id").values_list("server_id", flat=True))
     if not node_ids:
         raise ExperimentInputError("no server nodes (run `manage.py migrate`)")
@@ -500,51 +639,116 @@ def experiment_plan(
 def experiment_trials(
     config: ExperimentConfig, scenarios: dict[str, dict[str, tuple[float, float]]], skew_node: str | None
 ) -> list[Trial]:
-    """Scenarios × modes, then skews × modes, in a fixed order."""
-    trials = [
-        Trial(sweep="scenario", label=name, mode=mode, offsets=offsets)
-        for name, offsets in scenarios.items()
-        for mode in config.modes
-    ]
-    if skew_node is not None:
+    """Per workload: scenarios × modes, then skews × modes, in a fixed order."""
+    trials: list[Trial] = []
+    for workload in config.workloads:
         trials += [
-            Trial(sweep="skew", label=skew_node, mode=mode, offsets={skew_node: (-lag, 0.0)}, skew=lag)
-            for lag in config.skews
+            Trial(sweep="scenario", label=name, mode=mode, offsets=offsets, workload=workload)
+            for name, offsets in scenarios.items()
             for mode in config.modes
         ]
+        if skew_node is not None:
+            trials += [
+                Trial(
+                    sweep="skew",
+                    label=skew_node,
+                    mode=mode,
+                    offsets={skew_node: (-lag, 0.0)},
+                    skew=lag,
+                    workload=workload,
+                )
+                for lag in config.skews
+                for mode in config.modes
+            ]
     return trials
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One seed's share of the work: every trial, on that seed's customers."""
+
+    config: ExperimentConfig
+    node_ids: tuple[str, ...]
+    trials: tuple[Trial, ...]
+    seed: int
+
+
+def _run_unit(unit: _Unit) -> tuple[int, int, list[TrialResult]]:
+    """Every trial of one seed (in a worker process, or inline): (seed, customers, results)."""
+    workload = unit.config.workload
+    customers = workload_draw(workload, seed=unit.seed, nodes=unit.node_ids)
+    ranking = seat_ranking(workload, seed=unit.seed)
+    if unit.config.engine == "fast":
+        store = FastStore(unit.node_ids, workload.seats)
+        results = [
+            trial_run(t, workload, customers, ranking, store, nodes=unit.node_ids, seed=unit.seed) for t in unit.trials
+        ]
+    else:
+        with private_store(unit.config.store, node_ids=unit.node_ids, seats=workload.seats) as seat_ids:
+            rule = RuleStore(seat_ids)
+            results = [
+                trial_run(t, workload, customers, ranking, rule, nodes=unit.node_ids, seed=unit.seed)
+                for t in unit.trials
+            ]
+    return unit.seed, len(customers), results
+
+
+def jobs_for(config: ExperimentConfig) -> int:
+    """Processes to use: ``config.jobs``, or one per core; never more than seeds.  The rule
+    engine runs in this process: its private database lives on this process's connection."""
+    if config.engine == "rule":
+        return 1
+    wanted = config.jobs or os.cpu_count() or 1
+    return max(1, min(wanted, len(config.seeds)))
 
 
 def experiment_run(
     config: ExperimentConfig,
     *,
     on_start: Callable[[int], None] | None = None,
-    on_customer: Callable[[], None] | None = None,
+    on_seed: Callable[[int], None] | None = None,
 ) -> ExperimentResult:
-    """Run every trial of ``config`` in a private store; the user's data is only read.
+    """Run every trial of ``config`` for each seed; the user's data is only read.
 
-    ``on_start(total)`` is told how many customer arrivals the run will process, and
-    ``on_customer()`` is called at each one (progress bars).
+    Seeds are shared out among ``jobs`` processes (forked: each inherits the loaded project and
+    works on its own rows in memory); results are gathered in seed order, so the output does not
+    depend on the number of processes.  ``on_start(n)`` is
+    told the number of seeds, ``on_seed(seed)`` each one done (progress bars).
     """
     node_ids, scenarios, skew_node = experiment_plan(config)
-    store = store_resolve(config.store)
-    customers = workload_draw(config.workload, seed=config.seed, nodes=node_ids)
+    store = store_resolve(config.store) if config.engine == "rule" else "memory"
     trials = experiment_trials(config, scenarios, skew_node)
+    jobs = jobs_for(config)
     experiment = ExperimentResult(
         config=config,
+        engine=config.engine,
         store=store,
         vendor=connections[DEFAULT_DB_ALIAS].vendor,
         node_ids=node_ids,
         skew_node=skew_node,
         scenarios=scenarios,
-        customers=len(customers),
+        customers={},
+        jobs=jobs,
     )
     if on_start is not None:
-        on_start(len(trials) * len(customers))
+        on_start(len(config.seeds))
+    units = [_Unit(config, tuple(node_ids), tuple(trials), seed) for seed in config.seeds]
     started = clock.monotonic()
-    ranking = seat_ranking(config.workload, seed=config.seed)
-    with private_store(store, node_ids=node_ids, seats=config.workload.seats) as seat_ids:
-        for trial in trials:
-            experiment.results.append(trial_run(trial, customers, seat_ids, ranking, on_customer=on_customer))
+    by_seed: dict[int, list[TrialResult]] = {}
+    if jobs == 1:
+        outputs = map(_run_unit, units)
+        for seed, customers, results in outputs:
+            experiment.customers[seed], by_seed[seed] = customers, results
+            if on_seed is not None:
+                on_seed(seed)
+    else:
+        # Forked workers inherit this process's database connection but never use it: the fast
+        # engine keeps its rows in memory (and a worker leaves through os._exit, closing nothing).
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for seed, customers, results in pool.imap_unordered(_run_unit, units):
+                experiment.customers[seed], by_seed[seed] = customers, results
+                if on_seed is not None:
+                    on_seed(seed)
+    experiment.results = [r for seed in config.seeds for r in by_seed[seed]]
     experiment.wall_seconds = clock.monotonic() - started
     return experiment

@@ -105,32 +105,51 @@ class Plan:
 Transport = Callable[[Attempt], tuple[str, str | None]]
 
 
-def in_process_transport(attempt: Attempt) -> tuple[str, str | None]:
-    """Reserve through the service, as the API does."""
-    from core.errors import DomainError
-    from reservations.errors import SeatAlreadyReserved
-    from reservations.services import reservation_create
+def run_tag() -> str:
+    """A fresh tag for a load run: every operation of the run carries it in the history."""
+    import secrets
 
-    try:
-        outcome = reservation_create(
-            seat_id=attempt.seat_id, customer_name=attempt.customer_name, server_id=attempt.server_id
-        )
-    except SeatAlreadyReserved:
-        return REJECTED, None
-    except DomainError as exc:
-        return ERROR, f"{exc.code}: {exc.message}"
-    except Exception as exc:  # a load test reports failures instead of dying on the first one
-        return ERROR, f"{exc.__class__.__name__}: {exc}"
-    return (CONFLICT if outcome.conflict_detected else ACCEPTED), None
+    return f"simulate-{secrets.token_hex(4)}"
+
+
+class InProcessTransport:
+    """Reserve through the service, as the API does, as the load generator (``system simulate``)
+    of run ``run``."""
+
+    def __init__(self, run: str) -> None:
+        from history.actors import Actor
+
+        self.actor = Actor.system("simulate", run=run)
+
+    def __call__(self, attempt: Attempt) -> tuple[str, str | None]:
+        from core.errors import DomainError
+        from reservations.errors import SeatAlreadyReserved, SeatHeld
+        from reservations.services import reservation_create
+
+        try:
+            outcome = reservation_create(
+                seat_id=attempt.seat_id,
+                customer_name=attempt.customer_name,
+                server_id=attempt.server_id,
+                actor=self.actor,
+            )
+        except (SeatAlreadyReserved, SeatHeld):
+            return REJECTED, None
+        except DomainError as exc:
+            return ERROR, f"{exc.code}: {exc.message}"
+        except Exception as exc:  # a load test reports failures instead of dying on the first one
+            return ERROR, f"{exc.__class__.__name__}: {exc}"
+        return (CONFLICT if outcome.conflict_detected else ACCEPTED), None
 
 
 class HttpClient:
     """Tiny JSON client on urllib (no extra dependency)."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0, run: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.run = run  # sent as X-Seatclock-Run: the server tags the run's operations with it
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -140,6 +159,8 @@ class HttpClient:
             req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", f"Token {self.token}")
+        if self.run:
+            req.add_header("X-Seatclock-Run", self.run)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 status, raw = response.status, response.read()
@@ -241,22 +262,73 @@ class ConflictView:
     fair: bool
 
 
-def conflicts_from_db() -> list[ConflictView]:
-    from reservations.selectors import conflict_list
+def run_sales(ops: list[Any]) -> set[int]:
+    """Ids of the reservations a run's operations made (``lab.checker.Op``)."""
+    return {int(op.value["reservation_id"]) for op in ops if op.ok and op.f in ("reserve", "confirm")}
 
+
+def conflicts_from_db(own: set[int]) -> list[ConflictView]:
+    """Seats where at least two of the run's own reservations (``own``) are active now."""
+    from reservations.models import Reservation
+    from reservations.selectors import seat_conflict
+
+    by_seat: dict[int, list[Reservation]] = {}
+    for reservation in Reservation.objects.active().filter(pk__in=own):
+        by_seat.setdefault(reservation.seat_id, []).append(reservation)
+    conflicts = [seat_conflict(rows) for rows in by_seat.values() if len(rows) > 1]
     return [
-        ConflictView(c.seat_id, tuple(r.node_id for r in c.reservations), c.fair) for c in conflict_list(limit=None)
+        ConflictView(c.seat_id, tuple(r.node_id for r in c.reservations), c.fair)
+        for c in sorted(conflicts, key=lambda c: c.seat_id)
     ]
 
 
-def conflicts_from_api(client: HttpClient) -> list[ConflictView]:
+def conflicts_from_api(client: HttpClient, own: set[int]) -> list[ConflictView]:
+    """The same, from ``/api/reservations/conflicts``, keeping the run's own reservations."""
     out = []
     for c in client.get_all("/api/reservations/conflicts", "conflicts"):
-        fair = c.get("fair")
-        if fair is None:  # a server without the additive fields: compute from recorded_at if given
-            fair = True
-        out.append(ConflictView(c["seat_id"], tuple(r["server_id"] for r in c["reservations"]), bool(fair)))
+        mine = [r for r in c["reservations"] if r["id"] in own]
+        if len(mine) < 2:
+            continue
+        if len(mine) == len(c["reservations"]):
+            fair = bool(c.get("fair", True))
+        else:  # judged among the run's own: the earliest stamp against the earliest true instant
+            fair = (
+                min(mine, key=lambda r: (r["created_at"], r["id"]))["id"]
+                == min(mine, key=lambda r: (r.get("recorded_at", r["created_at"]), r["id"]))["id"]
+            )
+        out.append(ConflictView(c["seat_id"], tuple(r["server_id"] for r in mine), fair))
     return out
+
+
+def history_from_db(run: str) -> list[Any]:
+    """The run's operations, from the history (``lab.checker.Op``)."""
+    from history.selectors import operation_list
+
+    from .checker import ops_from_rows
+
+    return ops_from_rows(operation_list(run=run))
+
+
+def history_from_api(client: HttpClient, run: str) -> list[Any]:
+    """The run's operations, from ``GET /api/history?run=…`` (staff only in production)."""
+    from .checker import ops_from_records
+
+    return ops_from_records(client.get_all(f"/api/history?run={run}", "operations"))
+
+
+def history_verdict(ops: list[Any], run: str) -> dict[str, Any]:
+    """The checker's verdict on a run's own operations, for the report."""
+    from .checker import check, first_of_each_kind
+
+    verdict = check(ops)
+    return {
+        "run": run,
+        "operations": verdict.operations,
+        "valid": verdict.valid,
+        "summary": verdict.summary(),
+        "counts": verdict.counts(),
+        "examples": [a.lines() for a in first_of_each_kind(verdict.anomalies)],
+    }
 
 
 def node_pairs(conflicts: list[ConflictView]) -> dict[str, int]:
@@ -269,7 +341,14 @@ def node_pairs(conflicts: list[ConflictView]) -> dict[str, int]:
 
 
 def build_report(
-    config: LoadConfig, plan: Plan, tally: Tally, elapsed: float, conflicts: list[ConflictView], *, mode: str
+    config: LoadConfig,
+    plan: Plan,
+    tally: Tally,
+    elapsed: float,
+    conflicts: list[ConflictView],
+    *,
+    mode: str,
+    history: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     o = tally.outcomes
     attempts = sum(o.values())
@@ -292,14 +371,15 @@ def build_report(
         "rate_limited_429": o[RATE_LIMITED],
         "errors": o[ERROR],
         "error_samples": tally.error_samples,
-        # Measured over the whole database at the end of the run (seats with several active
-        # reservations), so conflicts left by earlier runs count too.
+        # Seats where at least two of this run's own reservations are active at the end (the
+        # run's operations are tagged in the history; earlier runs do not count).
         "conflicts": len(conflicts),
         "unfair_conflicts": sum(1 for c in conflicts if not c.fair),
         "conflicts_per_node_pair": node_pairs(conflicts),
         "elapsed_seconds": round(elapsed, 3),
         "throughput_per_second": round(attempts / elapsed, 2) if elapsed > 0 else None,
         "latency_ms": {"p50": ms(50), "p95": ms(95), "p99": ms(99)},
+        "history": history,
     }
 
 
@@ -314,8 +394,19 @@ def format_report(report: dict[str, Any]) -> Iterator[str]:
     yield f"Errors:            {report['errors']}"
     for sample in report["error_samples"]:
         yield f"  e.g. {sample}"
-    yield f"Conflicts:         {report['conflicts']} seats double-booked, {report['unfair_conflicts']} unfair"
+    yield (
+        f"Conflicts:         {report['conflicts']} seats double-booked by this run, {report['unfair_conflicts']} unfair"
+    )
     for pair, n in report["conflicts_per_node_pair"].items():
         yield f"  {pair:<24} {n}"
     yield f"Elapsed:           {report['elapsed_seconds']} s, {report['throughput_per_second']} attempts/s"
     yield f"Latency (ms):      p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}"
+    history = report.get("history")
+    if history is not None:
+        if "error" in history:
+            yield f"History:           not checked: {history['error']}"
+        else:
+            yield f"History (run {history['run']}): {history['summary']}"
+            for example in history["examples"]:
+                for line in example:
+                    yield f"  {line}"

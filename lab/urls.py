@@ -6,5 +6,5 @@ from .views import experiments_page, experiments_plot
 
 urlpatterns = [
     re_path(r"^experiments/?$", experiments_page, name="experiments"),
-    path("experiments/report.png", experiments_plot, name="experiments-plot"),
+    path("experiments/plot/<slug:measure>.png", experiments_plot, name="experiments-plot"),
 ]

@@ -1,4 +1,4 @@
-"""Pages (not the API): the latest experiment report at ``/experiments`` and its plot."""
+"""Pages (not the API): the latest experiment report at ``/experiments`` and its plots."""
 
 from __future__ import annotations
 
@@ -7,20 +7,29 @@ from typing import Any
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from .experiment_report import RATE_COLUMNS, LoadedReport, ReportUnreadable, report_load
+from .experiment_report import GUIDE_CLAIMS, MEASURES, LoadedReport, Measure, ReportUnreadable, report_load
 
 
-def _percent(value: str) -> str:
-    return "—" if value == "" else f"{100 * float(value):.1f} %"
+def figure(measure: Measure, mean: str, ci: str, n: str) -> str:
+    """``12.3 % ± 1.4`` (percent) or ``85.2 s ± 9.1`` (seconds); ``—`` when undefined."""
+    if mean == "":
+        return "—"
+    scale, unit = (100.0, " %") if measure.percent else (1.0, " s")
+    text = f"{scale * float(mean):.1f}{unit}"
+    return text + (f" ± {scale * float(ci):.1f}" if ci != "" else "")
 
 
 def _display(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-    """CSV rows with their rates as percentages (the CSV keeps the raw fractions)."""
+    """Summary rows with each measure as ``mean ± half-width`` (the CSV keeps the raw numbers)."""
     out = []
     for row in rows:
         shown: dict[str, Any] = dict(row)
-        for column in RATE_COLUMNS:
-            shown[f"{column}_percent"] = _percent(row[column])
+        shown["figures"] = [
+            figure(m, row[f"{m.name}_mean"], row[f"{m.name}_ci95"], row[f"{m.name}_n"])
+            if row["workload"] in m.workloads
+            else "—"
+            for m in MEASURES
+        ]
         shown["skew_label"] = f"{float(row['skew_seconds']):g} s" if row["skew_seconds"] else ""
         out.append(shown)
     return out
@@ -39,8 +48,33 @@ def _scenario_offsets(report: LoadedReport) -> dict[str, str]:
     return summaries
 
 
+def _claims(report: LoadedReport) -> list[dict[str, str]]:
+    """The guide's claim beside the measured naive conflict rate, per scenario and workload."""
+    conflict = MEASURES[0]
+    out = []
+    for name, claim in GUIDE_CLAIMS.items():
+        measured = {
+            row["workload"]: figure(
+                conflict, row["conflict_rate_mean"], row["conflict_rate_ci95"], row["conflict_rate_n"]
+            )
+            for row in report.rows
+            if row["sweep"] == "scenario" and row["scenario"] == name and row["mode"] == "naive"
+        }
+        if measured:
+            out.append(
+                {
+                    "scenario": name,
+                    "claim": claim,
+                    "reserve": measured.get("reserve", "—"),
+                    "hold": measured.get("hold", "—"),
+                }
+            )
+    return out
+
+
 def experiments_page(request: HttpRequest) -> HttpResponse:
-    """The latest report of ``manage.py experiment``: parameters, rates, plot; or how to make one."""
+    """The latest report of ``manage.py experiment``: parameters, measures with their 95 %
+    intervals, the guide's claims beside them, a plot per measure; or how to make one."""
     context: dict[str, Any] = {"report": None, "error": None}
     try:
         report = report_load()
@@ -48,28 +82,33 @@ def experiments_page(request: HttpRequest) -> HttpResponse:
         report, context["error"] = None, str(exc)
     if report is not None:
         offsets = _scenario_offsets(report)
-        scenario_rows = _display(report.scenario_rows)
-        for row in scenario_rows:
+        rows = _display(report.rows)
+        for row in rows:
             row["offsets"] = offsets.get(row["scenario"], "")
+        seeds = report.meta.get("seeds") or []
         context.update(
             report=report,
             meta=report.meta,
             parameters=report.meta.get("parameters", {}),
-            scenario_rows=scenario_rows,
-            skew_rows=_display(report.skew_rows),
-            has_plot=report.plot_path is not None,
+            seeds=", ".join(map(str, seeds)),
+            seed_count=len(seeds),
+            measures=MEASURES,
+            scenario_rows=[r for r in rows if r["sweep"] == "scenario"],
+            skew_rows=[r for r in rows if r["sweep"] == "skew"],
+            claims=_claims(report),
+            plots=[(m, m.name in report.plots) for m in MEASURES if m.name in report.plots],
         )
     return render(request, "experiments.html", context)
 
 
-def experiments_plot(request: HttpRequest) -> FileResponse:
-    """The latest report's PNG, from the data directory."""
+def experiments_plot(request: HttpRequest, measure: str) -> FileResponse:
+    """One plot of the latest report, from the data directory."""
     try:
         report = report_load()
     except ReportUnreadable:
         report = None
-    if report is None or report.plot_path is None:
-        raise Http404("no experiment plot yet")
-    response = FileResponse(report.plot_path.open("rb"), content_type="image/png")
+    if report is None or measure not in report.plots:
+        raise Http404("no such experiment plot")
+    response = FileResponse(report.plots[measure].open("rb"), content_type="image/png")
     response["Cache-Control"] = "no-cache"
     return response

@@ -1,14 +1,18 @@
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.errors import DomainError
 from core.timefmt import shown_instant, shown_seconds
+from history.actors import Actor
 from seats.models import Seat
 
-from .models import Reservation
-from .services import Policy, conflict_resolve, reservation_cancel
+from .models import Hold, Reservation
+from .selectors import holds_seen
+from .services import Policy, conflict_resolve, hold_release, reservation_cancel
 
 
 @admin.register(Reservation)
@@ -46,6 +50,7 @@ class ReservationAdmin(admin.ModelAdmin):
         "status",
         "cancelled_at",
         "bumped_at",
+        "seat_history",
     ]
     fields = readonly_fields
     actions = ["cancel", "resolve_earliest_timestamp", "resolve_true_order", "resolve_keep_selected"]
@@ -70,12 +75,18 @@ class ReservationAdmin(admin.ModelAdmin):
     def offset_at_write(self, reservation) -> str:
         return shown_seconds(reservation.node_offset)
 
+    @admin.display(description=_("history of its seat"))
+    def seat_history(self, reservation):
+        """The audit trail of the seat: who reserved, cancelled, held, bumped it, and when."""
+        url = reverse("admin:history_operation_changelist") + f"?q={reservation.seat_id}"
+        return format_html('<a href="{}">{}</a>', url, _("operations on seat %(seat)s") % {"seat": reservation.seat})
+
     @admin.action(description=_("Cancel selected reservations"))
     def cancel(self, request, queryset):
         cancelled = 0
         for reservation in queryset.active().order_by("id"):
             try:
-                reservation_cancel(reservation_id=reservation.pk)
+                reservation_cancel(reservation_id=reservation.pk, actor=Actor.of_user(request.user))
             except DomainError as exc:  # cancelled meanwhile by someone else
                 self.message_user(request, exc.message, messages.WARNING)
             else:
@@ -90,7 +101,10 @@ class ReservationAdmin(admin.ModelAdmin):
         for seat_id in sorted(seat_ids):
             try:
                 resolution = conflict_resolve(
-                    seat_id=seat_id, policy=policy, reservation_id=keep.get(seat_id) if keep else None
+                    seat_id=seat_id,
+                    policy=policy,
+                    reservation_id=keep.get(seat_id) if keep else None,
+                    actor=Actor.of_user(request.user),
                 )
             except DomainError as exc:
                 detail = "; ".join(str(m) for msgs in exc.details.values() if isinstance(msgs, list) for m in msgs)
@@ -181,6 +195,81 @@ class SeatAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("available"), ordering="is_reserved")
     def is_available(self, seat) -> bool:
         return not seat.is_reserved
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Hold)
+class HoldAdmin(admin.ModelAdmin):
+    """Seat holds (DESIGN §7): read-only; the one write is "release", through ``hold_release``.
+    ``live on`` lists the nodes whose clocks still judge the hold live right now — a hold live on
+    some nodes only, or after its true end, is what skew does to holds."""
+
+    list_display = [
+        "id",
+        "seat",
+        "customer_name",
+        "node",
+        "created_at",
+        "expires_at",
+        "true_expires_at",
+        "status",
+        "live_on",
+    ]
+    list_filter = ["status", "node", ("seat", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["customer_name", "=id", "node__server_id"]
+    list_select_related = ["seat", "node"]
+    readonly_fields = [
+        "seat",
+        "node",
+        "customer_name",
+        "ttl_seconds",
+        "created_at",
+        "expires_at",
+        "recorded_at",
+        "true_expires_at",
+        "node_offset",
+        "status",
+        "confirmed_at",
+        "released_at",
+        "reservation",
+        "live_on",
+    ]
+    fields = readonly_fields
+    actions = ["release"]
+    date_hierarchy = "recorded_at"
+
+    def changelist_view(self, request, extra_context=None):
+        self._seen = holds_seen()  # every node's clock read once for the whole page
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("live on (now)"))
+    def live_on(self, hold) -> str:
+        if hold.status != Hold.Status.ACTIVE:
+            return "—"
+        seen = getattr(self, "_seen", None) or holds_seen()
+        nodes = [server_id for server_id, view in seen.views.items() if view.hold_live(hold)]
+        return ", ".join(nodes) or _("no node")
+
+    @admin.action(description=_("Release selected holds"))
+    def release(self, request, queryset):
+        released = 0
+        for hold in queryset.filter(status=Hold.Status.ACTIVE).order_by("id"):
+            try:
+                hold_release(hold_id=hold.pk, actor=Actor.of_user(request.user))
+            except DomainError as exc:  # confirmed or released meanwhile
+                self.message_user(request, exc.message, messages.WARNING)
+            else:
+                released += 1
+        self.message_user(
+            request,
+            ngettext("%(n)d hold released.", "%(n)d holds released.", released) % {"n": released},
+            messages.SUCCESS,
+        )
 
     def has_add_permission(self, request):
         return False

@@ -69,3 +69,50 @@ class NoConflict(DomainError):
             % {"seat_id": seat_id, "n": active},
             details={"seat_id": seat_id, "active_reservations": active},
         )
+
+
+class SeatHeld(DomainError):
+    """The node sees a live hold on the seat (409 ``SEAT_HELD``, DESIGN §7): another customer's,
+    not expired on this node's clock."""
+
+    code, status = "SEAT_HELD", 409
+
+    def __init__(self, *, seat_id: int, hold: dict[str, object], server_id: str, node_time: str) -> None:
+        super().__init__(
+            _("Seat %(seat_id)s is held by another customer") % {"seat_id": seat_id},
+            details={"seat_id": seat_id, "hold": hold, "server_id": server_id, "node_time": node_time},
+        )
+
+
+class HoldExpired(DomainError):
+    """The confirming node judges the hold expired (409 ``HOLD_EXPIRED``): its clock is at or past
+    the hold's ``expires_at`` (which the holding node stamped)."""
+
+    code, status = "HOLD_EXPIRED", 409
+
+    def __init__(self, *, hold_id: int, seat_id: int, expires_at: str, server_id: str, node_time: str) -> None:
+        super().__init__(
+            _("The hold on seat %(seat_id)s has expired on %(server_id)s's clock")
+            % {"seat_id": seat_id, "server_id": server_id},
+            details={
+                "hold_id": hold_id,
+                "seat_id": seat_id,
+                "expires_at": expires_at,
+                "server_id": server_id,
+                "node_time": node_time,
+            },
+        )
+
+
+class HoldNotFound(DomainError):
+    """No active hold has this token: unknown, already confirmed or released (404)."""
+
+    code, status = "HOLD_NOT_FOUND", 404
+
+    def __init__(self, *, status: str | None = None) -> None:
+        message = (
+            _("This hold is no longer active (%(status)s)") % {"status": status}
+            if status
+            else _("No hold has this token")
+        )
+        super().__init__(message, details={"status": status} if status else {})

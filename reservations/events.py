@@ -15,7 +15,7 @@ from core.permissions import Audience
 from core.timefmt import iso_utc
 
 from . import shapes
-from .models import Reservation, holder_of
+from .models import Hold, Reservation, holder_of
 from .selectors import Conflict, seat_conflict
 
 
@@ -109,3 +109,57 @@ class ConflictResolved:
             "holder_id": self.kept.pk,
             "bumped_at": iso_utc(self.bumped[0].bumped_at) if self.bumped and self.bumped[0].bumped_at else None,
         }
+
+
+@dataclass(frozen=True)
+class HoldCreated:
+    """``hold_created``: the hold (never its token), stamped by the holding node's clock."""
+
+    hold: Hold
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "hold_created"
+
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return shapes.hold(self.hold, audience=audience)
+
+
+@dataclass(frozen=True)
+class HoldConfirmed:
+    """``hold_confirmed``: the hold (status confirmed) and the reservation it became (also
+    announced as ``reservation_created``, with the seat's ``holder_id``)."""
+
+    hold: Hold
+    reservation: Reservation
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "hold_confirmed"
+
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return {
+            **shapes.hold(self.hold, audience=audience),
+            "reservation": shapes.reservation(self.reservation, audience=audience),
+        }
+
+
+@dataclass(frozen=True)
+class HoldReleased:
+    """``hold_released``: the hold (status released) no longer holds its seat on any node."""
+
+    hold: Hold
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "hold_released"
+
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return shapes.hold(self.hold, audience=audience)
+
+
+@dataclass(frozen=True)
+class HoldsCleared:
+    """``holds_cleared``: every active hold was released at true time ``at`` (the demo's reset)."""
+
+    count: int
+    at: datetime
+    topic: ClassVar[str] = "reservations"
+    type: ClassVar[str] = "holds_cleared"
+
+    def data(self, audience: Audience) -> dict[str, Any]:
+        return {"released": self.count, "released_at": iso_utc(self.at)}

@@ -4,20 +4,26 @@ stamp) and the one holder rule (:func:`reservations.models.holder_of`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from django.db.models import CharField, Count, Prefetch, QuerySet
+from django.db.models import CharField, Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Cast
 
+from core import tokens
 from core.ids import get_or_raise
 from seats.errors import SeatNotFound
 from seats.models import Seat
+from timesync import clock
+from timesync.consistency import mode_get, uncertainty
+from timesync.selectors import node_list
 
-from .errors import ReservationNotFound
-from .models import Reservation, holder_of, stamp_key
+from .errors import HoldNotFound, ReservationNotFound
+from .models import Hold, Reservation, holder_of, stamp_key
+from .visibility import NodeView, read_view
 
 # --- Reservations -----------------------------------------------------------------------------
 
@@ -193,3 +199,78 @@ def seat_conflict(reservations: list[Reservation]) -> Conflict:
     """The conflict of one seat's active ``reservations`` (in any order), holder rule applied."""
     ordered = sorted(reservations, key=stamp_key)
     return Conflict(seat_id=ordered[0].seat_id, reservations=ordered)
+
+
+# --- Holds --------------------------------------------------------------------------------------
+
+#: What a hold token looks like (``core.tokens.new_token``: 43 URL-safe characters); anything
+#: else is refused before the database is asked.
+HOLD_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def hold_get_by_token(token: object) -> Hold:
+    """The hold ``token`` designates, whatever its status, or ``HoldNotFound``; a confirmed or
+    released hold is refused later, under the seat lock, by the service itself."""
+    if not isinstance(token, str) or not HOLD_TOKEN.fullmatch(token):
+        raise HoldNotFound()
+    hold = Hold.objects.filter(token_hash=tokens.digest(token)).first()
+    if hold is None:
+        raise HoldNotFound()
+    return hold
+
+
+def hold_get(hold_id: object) -> Hold:
+    """A hold by id (operators), or ``HoldNotFound``."""
+    return get_or_raise(Hold.objects.all(), hold_id, lambda _key: HoldNotFound())
+
+
+def seat_holds(seat: Seat | int) -> list[Hold]:
+    """A seat's active holds, earliest stamp first (the rule reads them under the seat lock)."""
+    return list(Hold.objects.active().for_seat(seat).order_by("created_at", "id"))
+
+
+@dataclass(frozen=True)
+class HoldsSeen:
+    """Every node's view at one true instant (``t_true``, under ``mode``), to judge holds with."""
+
+    t_true: datetime
+    mode: str
+    views: dict[str, NodeView]
+
+    def live_somewhere(self) -> Q:
+        """Holds some node judges unexpired (:meth:`NodeView.hold_expired`, as a filter: expiring
+        after the earliest expiry horizon of a node judging on its own clock) or truly live."""
+        live = Q(true_expires_at__gt=self.t_true)
+        horizons = [v.expiry for v in self.views.values() if not v.true_clock]
+        return live | Q(expires_at__gt=min(horizons)) if horizons else live
+
+
+def holds_seen(*, at: datetime | None = None) -> HoldsSeen:
+    """Every node's :class:`~reservations.visibility.NodeView` at true time ``at`` (default now),
+    under the cluster's mode, its ε included in ``commit_wait`` (two queries: nodes, mode);
+    nothing is refused: a fenced node still has a view of the holds."""
+    t_true = clock.reference_now() if at is None else at
+    mode = mode_get()
+    views = {
+        node.server_id: read_view(node, mode, at=t_true, uncertainty=uncertainty(node, at=t_true))
+        for node in node_list()
+    }
+    return HoldsSeen(t_true=t_true, mode=mode, views=views)
+
+
+def hold_list(
+    *, seat_id: int | None = None, server_id: str | None = None, seen: HoldsSeen | None = None
+) -> QuerySet[Hold]:
+    """Active holds (neither confirmed nor released) in id order, optionally of one seat or node.
+
+    With ``seen``: only those some node still judges live, or truly live (an abandoned hold
+    drops out once every clock is past it); without: every active hold, expired or not.
+    """
+    qs = Hold.objects.active().order_by("id")
+    if seat_id is not None:
+        qs = qs.filter(seat_id=seat_id)
+    if server_id is not None:
+        qs = qs.filter(node_id=server_id)
+    if seen is not None:
+        qs = qs.filter(seen.live_somewhere())
+    return qs

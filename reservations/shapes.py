@@ -28,8 +28,8 @@ from core.permissions import Audience
 from core.timefmt import iso_utc
 from seats.models import Seat
 
-from .models import Reservation, holder_of
-from .selectors import BlindWrite, Conflict, HolderRow, true_order_key
+from .models import Hold, Reservation, holder_of
+from .selectors import BlindWrite, Conflict, HolderRow, HoldsSeen, true_order_key
 
 
 def initials(name: str) -> str:
@@ -206,3 +206,43 @@ def resolved_reservation(r: Reservation, *, audience: Audience) -> dict[str, Any
         "status": r.status,
         "bumped_at": None if r.bumped_at is None else iso_utc(r.bumped_at),
     }
+
+
+# --- Holds --------------------------------------------------------------------------------------
+
+
+def hold(h: Hold, *, audience: Audience) -> dict[str, Any]:
+    """A hold (never its token): ``created_at``/``expires_at`` are the holding node's clock,
+    ``recorded_at``/``true_expires_at`` true time; ``status`` active, confirmed or released.
+    The customer's name as ``audience`` may read it, as for a reservation."""
+    return {
+        "id": h.pk,
+        "seat_id": h.seat_id,
+        "customer_name": customer_name(h.customer_name, audience),
+        "server_id": h.node_id,
+        "ttl_seconds": h.ttl_seconds,
+        "created_at": iso_utc(h.created_at),
+        "expires_at": iso_utc(h.expires_at),
+        "recorded_at": iso_utc(h.recorded_at),
+        "true_expires_at": iso_utc(h.true_expires_at),
+        "status": h.status,
+        "reservation_id": h.reservation_id,
+    }
+
+
+def hold_created(h: Hold, token: str, *, audience: Audience) -> dict[str, Any]:
+    """The 201 of ``POST /api/holds``: the hold and its ``hold_token`` (shown this once; it
+    confirms and releases the hold)."""
+    return {"hold_token": token, **hold(h, audience=audience)}
+
+
+def hold_seen(h: Hold, seen: HoldsSeen, *, audience: Audience) -> dict[str, Any]:
+    """A hold as every node judges it at one true instant: per node, ``live`` (it sees the hold
+    holding the seat) and ``remaining_seconds`` until it expires on that node's clock
+    (negative: expired that long ago) — the countdown each node shows; ``truly_live``: in true time."""
+    nodes = {
+        server_id: {"live": view.hold_live(h), "remaining_seconds": round(view.hold_remaining(h), 6)}
+        for server_id, view in seen.views.items()
+    }
+    truly_live = h.status == Hold.Status.ACTIVE and h.recorded_at <= seen.t_true < h.true_expires_at
+    return {**hold(h, audience=audience), "truly_live": truly_live, "nodes": nodes}

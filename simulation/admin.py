@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
+from history.actors import Actor
 
 from .models import Scenario, ScenarioOffset
 from .services import scenario_apply
@@ -39,7 +40,7 @@ class ScenarioAdmin(admin.ModelAdmin):
             self.message_user(request, _("Select exactly one scenario to apply."), messages.ERROR)
             return
         try:
-            scenario, applied = scenario_apply(name=queryset.get().name)
+            scenario, applied = scenario_apply(name=queryset.get().name, actor=Actor.of_user(request.user))
         except DomainError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, error_text
 from core.timefmt import shown_instant, shown_seconds
+from history.actors import Actor
 
 from . import clock, consistency
 from .models import ConsistencySettings, ServerNode
@@ -138,7 +139,7 @@ class ServerNodeAdmin(admin.ModelAdmin):
         self._run(
             request,
             queryset,
-            lambda node: node_offset_remove(server_id=node.server_id),
+            lambda node: node_offset_remove(server_id=node.server_id, actor=Actor.of_user(request.user)),
             _("Offset removed: %(nodes)s."),
         )
 
@@ -147,7 +148,7 @@ class ServerNodeAdmin(admin.ModelAdmin):
         self._run(
             request,
             queryset,
-            lambda node: node_sync(server_id=node.server_id),
+            lambda node: node_sync(server_id=node.server_id, actor=Actor.of_user(request.user)),
             _("Synchronised with %(server)s: %%(nodes)s.") % {"server": settings.SEATCLOCK_NTP_SERVER},
         )
 
@@ -161,7 +162,9 @@ class ServerNodeAdmin(admin.ModelAdmin):
             self._run(
                 request,
                 queryset,
-                lambda node: node_offset_set(server_id=node.server_id, offset_seconds=offset, drift_ppm=drift),
+                lambda node: node_offset_set(
+                    server_id=node.server_id, offset_seconds=offset, drift_ppm=drift, actor=Actor.of_user(request.user)
+                ),
                 _("Offset %(offset)+g s set: %%(nodes)s.") % {"offset": offset},
             )
             return None
@@ -200,7 +203,7 @@ class ConsistencySettingsAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):
-        consistency_mode_set(obj.mode)
+        consistency_mode_set(obj.mode, actor=Actor.of_user(request.user))
         obj.refresh_from_db()
         self.message_user(
             request, _("Every node now reserves in %(mode)s mode.") % {"mode": obj.mode}, messages.SUCCESS

@@ -82,6 +82,17 @@ def node_now(state: ClockState, *, at: datetime | None = None) -> datetime:
     return t + timedelta(seconds=offset_at(state, t))
 
 
+def true_time_of_reading(state: ClockState, reading: datetime) -> datetime:
+    """The true instant at which the node's clock reads ``reading``: the inverse of
+    :func:`node_now` (``reading = t + offset_at(t)``, linear in ``t``; drift above −10⁶ ppm)."""
+    if not state.drift_ppm or state.offset_since is None:
+        return reading - timedelta(seconds=float(state.offset_seconds))
+    rate = 1.0 + state.drift_ppm * 1e-6
+    since = state.offset_since
+    elapsed = ((reading - since).total_seconds() - float(state.offset_seconds)) / rate
+    return since + timedelta(seconds=elapsed)
+
+
 @contextmanager
 def use_reference_clock(source: Callable[[], datetime]) -> Iterator[None]:
     """Replace the reference clock for the duration of the block (tests, virtual time)."""

@@ -149,10 +149,11 @@ def node_fences(nodes: Iterable[ServerNode], *, at: datetime) -> dict[str, Fence
     }
 
 
-def fence_check(node: ServerNode, *, at: datetime) -> None:
-    """Raise ``NodeFenced`` if ``node`` is fenced at true time ``at`` (one query: every node's
-    clock).  Called by writes in ``bounded`` mode, before they read anything else."""
-    fence = node_fences(ServerNode.objects.all(), at=at)[node.pk]
+def fence_check(node: ServerNode, *, at: datetime, nodes: Iterable[ServerNode] | None = None) -> None:
+    """Raise ``NodeFenced`` if ``node`` is fenced at true time ``at`` among ``nodes`` (default:
+    every node, one query; the experiment engine passes its own).  Called by writes in
+    ``bounded`` mode, before they read anything else."""
+    fence = node_fences(ServerNode.objects.all() if nodes is None else nodes, at=at)[node.pk]
     if fence.fenced:
         raise NodeFenced(
             server_id=fence.server_id,

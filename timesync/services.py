@@ -20,9 +20,11 @@ from django.utils.translation import gettext as _
 
 from core import events
 from core.errors import DomainError, ValidationFailed
+from history.actors import Actor
+from history.recording import OperationRecorder, operation
 
 from . import clock, ntp
-from .consistency import Mode, consistency_get
+from .consistency import Mode, consistency_get, mode_get
 from .errors import InvalidConsistencyMode, InvalidServerId, NtpSyncFailed
 from .events import ClocksChanged, ModeChanged, NodeSynced
 from .locks import node_lock, nodes_lock
@@ -64,59 +66,76 @@ def offset_errors(offset_seconds: object, drift_ppm: object) -> dict[str, list[s
     return errors
 
 
-def _apply(node: ServerNode, *, offset_seconds: float, drift_ppm: float) -> None:
+def _apply(node: ServerNode, *, offset_seconds: float, drift_ppm: float) -> dict[str, float]:
+    """Set the node's clock; returns what the history keeps (the offset before and after)."""
+    now = clock.reference_now()
+    previous = clock.offset_at(node, now)
     node.offset_seconds = float(offset_seconds)
     node.drift_ppm = float(drift_ppm)
-    node.offset_since = clock.reference_now()
+    node.offset_since = now
     # Injecting an offset or a drift means the node no longer follows NTP; removing it means
     # the node is back on true time.
     node.ntp_synced = node.offset_seconds == 0.0 and node.drift_ppm == 0.0
     node.save(update_fields=["offset_seconds", "drift_ppm", "offset_since", "ntp_synced"])
+    return {"previous_offset_seconds": previous, "offset_seconds": node.offset_seconds, "drift_ppm": node.drift_ppm}
 
 
-@transaction.atomic
-def node_offset_set(*, server_id: str, offset_seconds: float, drift_ppm: float = 0.0) -> ServerNode:
-    """Inject ``offset_seconds`` (and optionally a drift) into a node's clock, from now on."""
+def node_offset_set(
+    *, server_id: str, offset_seconds: float, drift_ppm: float = 0.0, actor: Actor | None = None
+) -> ServerNode:
+    """Inject ``offset_seconds`` (and optionally a drift) into a node's clock, from now on.
+    Appended to the history (``set_offset``) by ``actor``."""
     _validate_offset(offset_seconds, drift_ppm)
-    node = node_lock(server_id)
-    _apply(node, offset_seconds=offset_seconds, drift_ppm=drift_ppm)
-    events.publish(ClocksChanged((node,), at=clock.reference_now()))
+    args = {"server_id": server_id, "offset_seconds": offset_seconds, "drift_ppm": drift_ppm}
+    with operation("set_offset", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        node = node_lock(server_id)
+        op.decided(node=node.pk)
+        op.ok(**_apply(node, offset_seconds=offset_seconds, drift_ppm=drift_ppm))
+        events.publish(ClocksChanged((node,), at=clock.reference_now()))
     return node
 
 
-@transaction.atomic
-def node_offset_remove(*, server_id: str) -> ServerNode:
-    """Put a node back on true time: offset and drift 0, ``ntp_synced`` true."""
-    node = node_lock(server_id)
-    _apply(node, offset_seconds=0.0, drift_ppm=0.0)
-    events.publish(ClocksChanged((node,), at=clock.reference_now()))
+def node_offset_remove(*, server_id: str, actor: Actor | None = None) -> ServerNode:
+    """Put a node back on true time: offset and drift 0, ``ntp_synced`` true (history: ``set_offset``)."""
+    args = {"server_id": server_id, "offset_seconds": 0.0, "drift_ppm": 0.0}
+    with operation("set_offset", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        node = node_lock(server_id)
+        op.decided(node=node.pk)
+        op.ok(**_apply(node, offset_seconds=0.0, drift_ppm=0.0))
+        events.publish(ClocksChanged((node,), at=clock.reference_now()))
     return node
 
 
-@transaction.atomic
-def node_offsets_set_many(offsets: dict[str, tuple[float, float]]) -> list[ServerNode]:
+def node_offsets_set_many(
+    offsets: dict[str, tuple[float, float]], *, actor: Actor | None = None, reason: str = ""
+) -> list[ServerNode]:
     """Set every node at once: listed nodes to their (offset, drift), all others to 0.
 
     Used by scenarios and by "clear offsets"; all nodes are locked in id order so two
-    concurrent applications cannot interleave.
+    concurrent applications cannot interleave.  Appended to the history as one ``set_offset``
+    row per node, ``reason`` (e.g. the scenario) among the arguments.
     """
     for offset, drift in offsets.values():
         _validate_offset(offset, drift)
-    nodes = nodes_lock()
-    known = {node.server_id for node in nodes}
-    unknown = sorted(set(offsets) - known)
-    if unknown:
-        raise InvalidServerId(unknown[0])
-    for node in nodes:
-        offset, drift = offsets.get(node.server_id, (0.0, 0.0))
-        _apply(node, offset_seconds=offset, drift_ppm=drift)
-    events.publish(ClocksChanged(tuple(nodes), at=clock.reference_now()))
+    args = {"offsets": {k: list(v) for k, v in offsets.items()}, "reason": reason}
+    with operation("set_offset", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        nodes = nodes_lock()
+        known = {node.server_id for node in nodes}
+        unknown = sorted(set(offsets) - known)
+        if unknown:
+            raise InvalidServerId(unknown[0])
+        changes = []
+        for node in nodes:
+            offset, drift = offsets.get(node.server_id, (0.0, 0.0))
+            changes.append((node.server_id, _apply(node, offset_seconds=offset, drift_ppm=drift)))
+        op.ok_per_node(changes)
+        events.publish(ClocksChanged(tuple(nodes), at=clock.reference_now()))
     return nodes
 
 
-def node_offsets_clear() -> list[ServerNode]:
+def node_offsets_clear(*, actor: Actor | None = None) -> list[ServerNode]:
     """Every node back on true time."""
-    return node_offsets_set_many({})
+    return node_offsets_set_many({}, actor=actor, reason="clear offsets")
 
 
 @dataclass(frozen=True)
@@ -127,7 +146,7 @@ class SyncOutcome:
     sync_time: datetime
 
 
-def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
+def node_sync(*, server_id: str, ntp_server: str | None = None, actor: Actor | None = None) -> SyncOutcome:
     """Synchronise a node with a real NTP exchange (DESIGN §3).
 
     The exchange measures the host's offset ``theta_host`` from ``ntp_server``; the node's
@@ -140,26 +159,35 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
     test or the network error, and the node is unchanged.
 
     The network exchange runs before the transaction: no row lock is held while waiting on
-    the network.
+    the network.  Appended to the history (``sync``) by ``actor``, a failed exchange included.
     """
     address = ntp_server or settings.SEATCLOCK_NTP_SERVER
     node_get(server_id)  # unknown node: 400 before any network traffic
-    try:
-        result = ntp.query(
-            address,
-            samples=settings.SEATCLOCK_NTP_SAMPLES,
-            timeout=settings.SEATCLOCK_NTP_TIMEOUT,
-            panic_seconds=settings.SEATCLOCK_NTP_PANIC_SECONDS,
-        )
-    except ntp.NtpAddressError as exc:
-        raise ValidationFailed(details={"ntp_server": [str(exc)]}) from exc
-    except ntp.NtpError as exc:
-        raise NtpSyncFailed(
-            _("NTP sync with %(server)s failed: %(reason)s") % {"server": address, "reason": exc},
-            details={"server_id": server_id, "ntp_server": address, "reason": exc.reason, "error": str(exc)},
-        ) from exc
+    args = {"server_id": server_id, "ntp_server": address}
+    with operation("sync", clock.reference_now, actor=actor, args=args) as op:
+        try:
+            result = ntp.query(
+                address,
+                samples=settings.SEATCLOCK_NTP_SAMPLES,
+                timeout=settings.SEATCLOCK_NTP_TIMEOUT,
+                panic_seconds=settings.SEATCLOCK_NTP_PANIC_SECONDS,
+            )
+        except ntp.NtpAddressError as exc:
+            raise ValidationFailed(details={"ntp_server": [str(exc)]}) from exc
+        except ntp.NtpError as exc:
+            op.decided(node=server_id)
+            raise NtpSyncFailed(
+                _("NTP sync with %(server)s failed: %(reason)s") % {"server": address, "reason": exc},
+                details={"server_id": server_id, "ntp_server": address, "reason": exc.reason, "error": str(exc)},
+            ) from exc
+        return _node_step(server_id, address, result, op)
+
+
+def _node_step(server_id: str, address: str, result: ntp.NtpResult, op: OperationRecorder) -> SyncOutcome:
+    """Step the node to the NTP server's time (the second half of :func:`node_sync`)."""
     with transaction.atomic():
         node = node_lock(server_id)
+        op.decided(node=node.pk)
         now = clock.reference_now()
         correction = result.offset - clock.offset_at(node, now)
         node.offset_seconds = result.offset
@@ -172,6 +200,13 @@ def node_sync(*, server_id: str, ntp_server: str | None = None) -> SyncOutcome:
         node.last_sync_error_bound = result.error_bound
         node.last_sync_server = address[:255]
         node.save()
+        op.ok(
+            correction_seconds=correction,
+            offset_seconds=result.offset,
+            delay_seconds=result.delay,
+            stratum=result.stratum,
+            error_bound_seconds=result.error_bound,
+        )
         events.publish(NodeSynced(node, correction=correction, delay=result.delay))
         events.publish(ClocksChanged((node,), at=now))
     return SyncOutcome(node=node, result=result, correction=correction, sync_time=now)
@@ -212,6 +247,7 @@ def nodes_sync(
     *,
     ntp_server: str | None = None,
     stop: threading.Event | None = None,
+    actor: Actor | None = None,
 ) -> list[SyncReport]:
     """Synchronise several nodes one after the other (default: every node, in id order).
 
@@ -237,7 +273,8 @@ def nodes_sync(
         if stop is not None and stop.is_set():
             break
         try:
-            reports.append(SyncReport(server_id, outcome=node_sync(server_id=server_id, ntp_server=ntp_server)))
+            outcome = node_sync(server_id=server_id, ntp_server=ntp_server, actor=actor)
+            reports.append(SyncReport(server_id, outcome=outcome))
         except InvalidServerId:
             if not skip_missing:
                 raise
@@ -251,15 +288,22 @@ def nodes_sync(
     return reports
 
 
-@transaction.atomic
-def consistency_mode_set(mode: str) -> str:
-    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``.
+def consistency_mode_set(mode: str, *, actor: Actor | None = None) -> str:
+    """Switch every node to consistency ``mode``; announces ``consistency_mode_changed``;
+    appended to the history (``set_mode``) by ``actor``.
 
     An unknown mode raises ``InvalidConsistencyMode`` (400 ``VALIDATION_ERROR``), nothing written.
     """
     if not isinstance(mode, str) or mode not in Mode.values:
         raise InvalidConsistencyMode(mode, Mode.values)
     chosen = Mode(mode)
-    ConsistencySettings.objects.update_or_create(pk=1, defaults={"mode": chosen, "updated_at": clock.reference_now()})
-    events.publish(ModeChanged(consistency_get()))
+    args = {"mode": chosen.value}
+    with operation("set_mode", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+        previous = mode_get()
+        ConsistencySettings.objects.update_or_create(
+            pk=1, defaults={"mode": chosen, "updated_at": clock.reference_now()}
+        )
+        op.decided(mode=chosen)
+        op.ok(previous_mode=previous.value, mode=chosen.value)
+        events.publish(ModeChanged(consistency_get()))
     return chosen.value

@@ -21,8 +21,8 @@ def data_dir(settings, tmp_path):
 def report(data_dir):
     call_command(
         "experiment",
-        *("--seed", "9", "--rate", "3", "--duration", "15", "--seats", "25", "--think", "6", "--no-progress"),
-        *("--modes", "naive", "--scenarios", "extreme_drift", "--skews", "0,30"),
+        *("--seeds", "9,10", "--rate", "3", "--duration", "15", "--seats", "25", "--think", "6", "--no-progress"),
+        *("--modes", "naive", "--scenarios", "extreme_drift", "--skews", "0,30", "--jobs", "1"),
         stdout=StringIO(),
         stderr=StringIO(),
     )
@@ -36,32 +36,38 @@ def test_empty_state_says_how_to_make_a_report(client, data_dir):
     assert "No report yet" in html
     assert "manage.py experiment" in html
     assert "<table" not in html
-    assert client.get("/experiments/report.png").status_code == 404
+    assert client.get("/experiments/plot/conflict_rate.png").status_code == 404
 
 
-def test_page_shows_parameters_rates_and_plot(client, report):
+def test_page_shows_parameters_intervals_claims_and_a_plot_per_measure(client, report):
     response = client.get("/experiments/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "No report yet" not in html
-    assert "manage.py experiment --seed 9 --rate 3 --duration 15 --seats 25" in html
+    assert "manage.py experiment --seeds 9,10 --rate 3 --duration 15 --seats 25" in html
+    assert "9, 10 (2)" in html
     assert "extreme_drift" in html and "server-2 -30 s" in html
-    assert html.count('<td class="num">') == 10 * (1 + 2)  # 10 figures × (1 scenario row + 2 skew rows)
-    assert 'src="/experiments/report.png?v=' in html
-    png = client.get("/experiments/report.png")
-    assert png.status_code == 200
-    assert png["Content-Type"] == "image/png"
-    assert b"".join(png.streaming_content) == (report / "report.png").read_bytes()
+    # 5 measures × (2 workloads × (1 scenario row + 2 skew rows)) + the claims table (3 figures for extreme_drift).
+    assert html.count('<td class="num">') == 5 * 2 * 3 + 3
+    assert "&gt; 50 %" in html  # the guide's claim for extreme_drift, beside what was measured
+    for measure in ("conflict_rate", "unfair_rate", "refused_rate", "stolen_hold_rate", "zombie_seat_seconds"):
+        assert f'src="/experiments/plot/{measure}.png?v=' in html
+        png = client.get(f"/experiments/plot/{measure}.png")
+        assert png.status_code == 200 and png["Content-Type"] == "image/png"
+        assert b"".join(png.streaming_content) == (report / f"plot-{measure.replace('_', '-')}.png").read_bytes()
+    assert client.get("/experiments/plot/nope.png").status_code == 404
 
 
-def test_rates_on_the_page_are_the_csvs_as_percentages(client, report):
-    with (report / "report.csv").open(newline="") as f:
+def test_figures_on_the_page_are_the_summarys_means_and_intervals(client, report):
+    with (report / "summary.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
-    naive = next(r for r in rows if r["scenario"] == "extreme_drift" and r["mode"] == "naive")
-    assert float(naive["conflict_rate"]) > 0  # a figure that is not 0.0 % everywhere
+    naive = next(r for r in rows if r["scenario"] == "extreme_drift" and r["workload"] == "hold")
+    assert float(naive["stolen_hold_rate_mean"]) > 0  # a figure that is not 0.0 % everywhere
     html = client.get("/experiments").content.decode()
-    assert f"{100 * float(naive['conflict_rate']):.1f} %" in html
-    assert f'<td class="num">{naive["conflicts"]}</td>' in html
+    mean, ci = 100 * float(naive["stolen_hold_rate_mean"]), 100 * float(naive["stolen_hold_rate_ci95"])
+    assert f'<td class="num">{mean:.1f} % ± {ci:.1f}</td>' in html
+    zombie = float(naive["zombie_seat_seconds_mean"])
+    assert f"{zombie:.1f} s ± " in html
 
 
 def test_unreadable_report_is_reported_not_a_500(client, data_dir):
@@ -70,6 +76,14 @@ def test_unreadable_report_is_reported_not_a_500(client, data_dir):
     response = client.get("/experiments")
     assert response.status_code == 200
     assert "cannot be read" in response.content.decode()
+
+
+def test_a_report_of_an_older_version_is_reported_not_a_500(client, data_dir):
+    out = data_dir / "experiments"
+    out.mkdir()
+    (out / "report.json").write_text('{"seed": 1}')
+    (out / "summary.csv").write_text("sweep,scenario\nscenario,minor_drift\n")
+    assert "not a report of this version" in client.get("/experiments").content.decode()
 
 
 def test_seat_map_links_to_the_experiments(client):

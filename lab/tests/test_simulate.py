@@ -12,7 +12,7 @@ from django.db.models import Count
 
 from lab import loadgen
 from reservations.models import Reservation
-from timesync.services import node_offset_set
+from timesync.services import node_offset_set, node_offsets_clear
 
 
 def simulate(*args: str) -> dict:
@@ -46,12 +46,36 @@ def test_report_agrees_with_database_under_drift(venue, frozen_clock):
     assert sum(report["conflicts_per_node_pair"].values()) >= report["conflicts"]
     assert report["target_seats"] == 4
     assert Reservation.objects.values("seat").distinct().count() <= 4
+    # The checker's verdict on the run's own operations: every attempt and the scenario's clocks.
+    history = report["history"]
+    assert history["operations"] == 60 + 5
+    assert history["valid"] is (report["conflicts"] == 0)
+    assert history["counts"]["double_sale"] >= report["conflicts"] > 0
+    # Every attempt at the same (frozen) instant: no sale completed before another was asked,
+    # so the checker claims no real-time inversion it cannot prove.
+    assert history["counts"]["real_time_inversion"] == 0
+    assert history["summary"].startswith("INVALID")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_run_reports_only_its_own_conflicts_and_operations(venue, frozen_clock):
+    first = simulate("--count", "60", "--seats", "4", "--concurrency", "4", "--seed", "7", "--scenario", "major_drift")
+    assert first["conflicts"] > 0
+    node_offsets_clear()
+    # A second run, in sync: the first run's double bookings are still in the database, not its own.
+    second = simulate("--count", "30", "--seats", "3", "--concurrency", "3", "--seed", "8")
+    assert seats_with_several_active() == first["conflicts"] > 0
+    assert second["conflicts"] == 0
+    assert second["history"]["run"] != first["history"]["run"]
+    assert second["history"]["operations"] == 30
+    assert second["history"]["valid"] is True
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_nodes_in_sync_never_double_book(venue):
     report = simulate("--count", "80", "--seats", "3", "--concurrency", "6", "--seed", "1")
     assert report["conflicts"] == 0 == seats_with_several_active()
+    assert report["history"]["valid"] is True and report["history"]["operations"] == 80
     assert report["accepted"] == Reservation.objects.count() <= 3
     assert report["rejected_409"] == 80 - report["accepted"]
 
@@ -70,6 +94,7 @@ def test_text_report(venue):
     text = out.getvalue()
     assert "Attempts:          5" in text
     assert "Latency (ms)" in text
+    assert "History (run simulate-" in text and ": valid (5 operations on" in text
 
 
 @pytest.mark.django_db
@@ -101,6 +126,9 @@ def test_over_http_against_a_live_server(venue, live_server):
     assert report["errors"] == 0, report["error_samples"]
     assert report["accepted"] == Reservation.objects.count()
     assert report["conflicts"] == seats_with_several_active()
+    # The server tagged the run's operations (X-Seatclock-Run); the verdict came over /api/history.
+    assert report["history"]["operations"] == 12
+    assert report["history"]["valid"] is (report["conflicts"] == 0)
 
 
 def test_zipf_weights_favour_the_first_seats():

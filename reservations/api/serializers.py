@@ -5,14 +5,12 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from core.fields import QueryIntegerField, StrictCharField, StrictChoiceField, StrictIntegerField
-from reservations.services import Policy
+from reservations.services import HOLD_TTL_DEFAULT, HOLD_TTL_MAX, Policy
 
 
-class ReservationCreateSerializer(serializers.Serializer):
-    """The spec's ReservationCreate."""
-
-    seat_id = StrictIntegerField()
-    customer_name = StrictCharField(
+def customer_name_field() -> StrictCharField:
+    """A customer's name: 2 to 100 characters once trimmed (reservations and holds alike)."""
+    return StrictCharField(
         min_length=2,
         max_length=100,
         trim_whitespace=True,
@@ -22,6 +20,13 @@ class ReservationCreateSerializer(serializers.Serializer):
             "max_length": _("Must be 2 to 100 characters long."),
         },
     )
+
+
+class ReservationCreateSerializer(serializers.Serializer):
+    """The spec's ReservationCreate."""
+
+    seat_id = StrictIntegerField()
+    customer_name = customer_name_field()
     server_id = StrictCharField(required=False, default="server-1", max_length=32)
 
 
@@ -126,3 +131,82 @@ class ResolutionSerializer(serializers.Serializer):
     kept = ResolvedReservationSerializer(help_text="Still active: it holds the seat.")
     bumped = ResolvedReservationSerializer(many=True, help_text="Now bumped: gone from the active lists.")
     fair = serializers.BooleanField(help_text="The kept reservation is the one that truly came first.")
+
+
+# --- Holds --------------------------------------------------------------------------------------
+
+
+class HoldCreateSerializer(serializers.Serializer):
+    """``POST /api/holds`` (DESIGN §7)."""
+
+    seat_id = StrictIntegerField()
+    customer_name = customer_name_field()
+    server_id = StrictCharField(required=False, default="server-1", max_length=32)
+    ttl_seconds = StrictIntegerField(
+        required=False,
+        default=HOLD_TTL_DEFAULT,
+        min_value=1,
+        max_value=HOLD_TTL_MAX,
+        help_text="How long the hold lasts, seconds (default 600, at most 7200 as seats.io's 2 h).",
+    )
+
+
+class HoldConfirmSerializer(serializers.Serializer):
+    server_id = StrictCharField(
+        required=False, default="server-1", max_length=32, help_text="The node that judges the hold and reserves."
+    )
+
+
+class HoldSerializer(serializers.Serializer):
+    """A hold (never its token)."""
+
+    id = serializers.IntegerField()
+    seat_id = serializers.IntegerField()
+    customer_name = serializers.CharField(
+        help_text='In production mode, readers who are not staff see initials ("J. D.").'
+    )
+    server_id = serializers.CharField(help_text="The node that granted the hold.")
+    ttl_seconds = serializers.IntegerField()
+    created_at = serializers.DateTimeField(help_text="The holding node's clock when it granted the hold.")
+    expires_at = serializers.DateTimeField(help_text="created_at + ttl_seconds, on the holding node's clock.")
+    recorded_at = serializers.DateTimeField(help_text="True time the hold was granted.")
+    true_expires_at = serializers.DateTimeField(help_text="recorded_at + ttl_seconds: when it truly ends.")
+    status = serializers.ChoiceField(choices=["active", "confirmed", "released"])
+    reservation_id = serializers.IntegerField(allow_null=True, help_text="The reservation it became, once confirmed.")
+
+
+class HoldCreatedSerializer(HoldSerializer):
+    hold_token = serializers.CharField(
+        help_text="Confirms or releases the hold; shown only in this response (stored hashed)."
+    )
+
+
+class NodeJudgementSerializer(serializers.Serializer):
+    live = serializers.BooleanField(help_text="This node sees the hold holding the seat (visible, not expired).")
+    remaining_seconds = serializers.FloatField(
+        help_text="Seconds until the hold expires on this node's clock; negative: expired that long ago."
+    )
+
+
+class HoldSeenSerializer(HoldSerializer):
+    truly_live = serializers.BooleanField(help_text="Live in true time (recorded_at <= now < true_expires_at).")
+    nodes = serializers.DictField(child=NodeJudgementSerializer(), help_text="Each node's judgement, by server id.")
+
+
+class HoldListSerializer(serializers.Serializer):
+    holds = HoldSeenSerializer(many=True)
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    true_time = serializers.DateTimeField(help_text="The true instant every node's judgement was read at.")
+    consistency_mode = serializers.CharField(help_text="The mode the nodes judge under.")
+
+
+class HoldFilterSerializer(serializers.Serializer):
+    seat_id = QueryIntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    server_id = StrictCharField(required=False, max_length=32)
+    include_expired = StrictChoiceField(
+        required=False,
+        choices=["true", "false"],
+        help_text="true: every active hold; default false: only those some node still judges live, or truly live.",
+    )

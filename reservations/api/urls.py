@@ -3,6 +3,9 @@ from django.urls import re_path
 from .views import (
     ConflictListView,
     ConflictResolveView,
+    HoldConfirmView,
+    HoldDetailView,
+    HoldListView,
     ReservationDetailView,
     ReservationListView,
     SeatDetailView,
@@ -22,4 +25,7 @@ urlpatterns = [
     re_path(
         r"^api/reservations/(?P<reservation_id>[^/]+)/?$", ReservationDetailView.as_view(), name="reservation-detail"
     ),
+    re_path(r"^api/holds/?$", HoldListView.as_view(), name="hold-list"),
+    re_path(r"^api/holds/(?P<token>[^/]+)/confirm/?$", HoldConfirmView.as_view(), name="hold-confirm"),
+    re_path(r"^api/holds/(?P<token>[^/]+)/?$", HoldDetailView.as_view(), name="hold-detail"),
 ]

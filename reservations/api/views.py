@@ -9,21 +9,37 @@ from core.idempotency import idempotent
 from core.pagination import Page, PageQuery, query_values
 from core.permissions import OperatorPermission, audience_of, may_cancel_without_token
 from core.schema import VALIDATION, error_response
+from core.timefmt import iso_utc
+from history.actors import actor_of
 from reservations import shapes
 from reservations.metrics import observe_reservation
 from reservations.selectors import (
     conflict_count,
     conflict_list,
+    hold_list,
+    holds_seen,
     reservation_get,
     reservation_list,
     seat_get_with_holder,
     seat_rows,
 )
-from reservations.services import conflict_resolve, reservation_cancel, reservation_create
+from reservations.services import (
+    conflict_resolve,
+    hold_confirm,
+    hold_create,
+    hold_release,
+    reservation_cancel,
+    reservation_create,
+)
 
 from .serializers import (
     ConflictListSerializer,
     ConflictResolveSerializer,
+    HoldConfirmSerializer,
+    HoldCreatedSerializer,
+    HoldCreateSerializer,
+    HoldFilterSerializer,
+    HoldListSerializer,
     ReservationCreatedSerializer,
     ReservationCreateSerializer,
     ReservationFilterSerializer,
@@ -139,8 +155,10 @@ class ReservationListView(APIView):
             **VALIDATION,
             404: error_response("Seat not found", "SEAT_NOT_FOUND"),
             409: error_response(
-                "The node sees the seat as reserved; or a request with the same Idempotency-Key is running",
+                "The node sees the seat as reserved, or held by another customer; or a request with the same "
+                "Idempotency-Key is running",
                 "SEAT_ALREADY_RESERVED",
+                "SEAT_HELD",
                 "IDEMPOTENCY_KEY_IN_USE",
             ),
             422: error_response("The Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED"),
@@ -156,7 +174,7 @@ class ReservationListView(APIView):
     def post(self, request):
         data = ReservationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = reservation_create(**data.validated_data)
+        outcome = reservation_create(**data.validated_data, actor=actor_of(request))
         body = shapes.reservation_created(
             outcome.reservation,
             conflict_detected=outcome.conflict_detected,
@@ -195,6 +213,7 @@ class ReservationDetailView(APIView):
             reservation_id=reservation_id,
             cancel_token=request.headers.get("X-Cancel-Token"),
             token_required=not may_cancel_without_token(request.user),
+            actor=actor_of(request),
         )
         return Response(status=204)
 
@@ -249,7 +268,7 @@ class ConflictResolveView(APIView):
     def post(self, request, seat_id: str):
         data = ConflictResolveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        resolution = conflict_resolve(seat_id=seat_id, **data.validated_data)
+        resolution = conflict_resolve(seat_id=seat_id, **data.validated_data, actor=actor_of(request))
         audience = audience_of(request.user)
         body = {
             "seat_id": resolution.seat_id,
@@ -259,3 +278,154 @@ class ConflictResolveView(APIView):
             "fair": resolution.fair,
         }
         return Response(body)
+
+
+# --- Holds (DESIGN §7) ----------------------------------------------------------------------------
+
+HOLD_TOKEN = OpenApiParameter(
+    "token",
+    str,
+    OpenApiParameter.PATH,
+    description="The hold_token of the 201 of POST /api/holds.",
+    examples=[OpenApiExample("token", value="Zk3q0cXl9o8bYw1pR2sT4uV6wX8yZ0aB")],
+)
+HOLD_NOT_FOUND = error_response("No active hold has this token (unknown, confirmed or released)", "HOLD_NOT_FOUND")
+FENCED = error_response(
+    "bounded mode: the node's clock is too far from the median (fenced); nothing written", "TIME_DRIFT_DETECTED"
+)
+
+
+class HoldListView(APIView):
+    throttle_scope = "reservations"  # POST counts against the reservation rate limit
+
+    @extend_schema(
+        tags=["holds"],
+        summary="Active holds, as every node judges them now",
+        description=(
+            "Each hold with, per node, whether that node sees it live and the seconds left on that node's "
+            "clock (a node running ahead lets a hold expire early: a stolen hold; a lagging one keeps it "
+            "alive past its true end: a zombie hold). By default only holds some node still judges live, "
+            "or truly live."
+        ),
+        parameters=[HoldFilterSerializer, PageQuery],
+        responses={200: HoldListSerializer, **VALIDATION},
+    )
+    def get(self, request):
+        filters = HoldFilterSerializer(
+            data=query_values(request.query_params, ("seat_id", "server_id", "include_expired"))
+        )
+        filters.is_valid(raise_exception=True)
+        page = Page.from_query(request.query_params)
+        wanted = dict(filters.validated_data)
+        include_expired = wanted.pop("include_expired", "false") == "true"
+        seen = holds_seen()
+        qs = hold_list(**wanted, seen=None if include_expired else seen)
+        total = qs.count()
+        items = list(qs[page.offset : page.offset + page.limit])
+        audience = audience_of(request.user)
+        body = {
+            "holds": [shapes.hold_seen(h, seen, audience=audience) for h in items],
+            "total": total,
+            "limit": page.limit,
+            "offset": page.offset,
+            "true_time": iso_utc(seen.t_true),
+            "consistency_mode": seen.mode,
+        }
+        return Response(body, headers=page.headers(total))
+
+    @extend_schema(
+        tags=["holds"],
+        summary="Hold a seat through one node for ttl_seconds",
+        description=(
+            "The node decides at its own clock time, as for a reservation: 409 `SEAT_ALREADY_RESERVED` if it "
+            "sees a reservation, 409 `SEAT_HELD` if it sees another hold not yet expired on its clock. "
+            "Otherwise 201: the hold is stamped by the node's clock (`created_at`, `expires_at` = created_at + "
+            "ttl) and its `hold_token` is shown once. In `bounded` mode a fenced node refuses: 503."
+        ),
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=HoldCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Hold",
+                value={"seat_id": 1, "customer_name": "Jean Dupont", "server_id": "server-1", "ttl_seconds": 600},
+                request_only=True,
+            )
+        ],
+        responses={
+            201: HoldCreatedSerializer,
+            **VALIDATION,
+            404: error_response("Seat not found", "SEAT_NOT_FOUND"),
+            409: error_response(
+                "The node sees the seat reserved, or held by another customer; or a request with the same "
+                "Idempotency-Key is running",
+                "SEAT_ALREADY_RESERVED",
+                "SEAT_HELD",
+                "IDEMPOTENCY_KEY_IN_USE",
+            ),
+            422: error_response("The Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED"),
+            503: FENCED,
+        },
+    )
+    @idempotent("holds")
+    def post(self, request):
+        data = HoldCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = hold_create(**data.validated_data, actor=actor_of(request))
+        body = shapes.hold_created(outcome.hold, outcome.token, audience=audience_of(request.user))
+        return Response(body, status=201)
+
+
+class HoldConfirmView(APIView):
+    throttle_scope = "reservations"
+
+    @extend_schema(
+        tags=["holds"],
+        summary="Confirm a hold into a reservation, through one node",
+        description=(
+            "The confirming node judges the hold on its own clock: expired (its clock at or past `expires_at`) → "
+            "409 `HOLD_EXPIRED`. Then the reservation rule, the hold aside: a reservation it sees (the hold was "
+            "stolen by a node that let it expire early) → 409 `SEAT_ALREADY_RESERVED`; another live hold → 409 "
+            "`SEAT_HELD`. Otherwise 201 with the reservation, as `POST /api/reservations` answers."
+        ),
+        parameters=[HOLD_TOKEN, IDEMPOTENCY_KEY_PARAMETER],
+        request=HoldConfirmSerializer,
+        responses={
+            201: ReservationCreatedSerializer,
+            **VALIDATION,
+            404: HOLD_NOT_FOUND,
+            409: error_response(
+                "Expired on the confirming node's clock, or the seat taken meanwhile; or a request with the same "
+                "Idempotency-Key is running",
+                "HOLD_EXPIRED",
+                "SEAT_ALREADY_RESERVED",
+                "SEAT_HELD",
+                "IDEMPOTENCY_KEY_IN_USE",
+            ),
+            422: error_response("The Idempotency-Key was used for a different request", "IDEMPOTENCY_KEY_REUSED"),
+            503: FENCED,
+        },
+    )
+    @idempotent("hold-confirm")
+    def post(self, request, token: str):
+        data = HoldConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = hold_confirm(token=token, **data.validated_data, actor=actor_of(request))
+        body = shapes.reservation_created(
+            outcome.reservation,
+            conflict_detected=outcome.conflict_detected,
+            cancel_token=outcome.cancel_token,
+            audience=audience_of(request.user),
+        )
+        return Response(body, status=201)
+
+
+class HoldDetailView(APIView):
+    @extend_schema(
+        tags=["holds"],
+        summary="Release a hold",
+        parameters=[HOLD_TOKEN],
+        responses={204: OpenApiResponse(description="Released"), 404: HOLD_NOT_FOUND},
+    )
+    def delete(self, request, token: str):
+        hold_release(token=token, actor=actor_of(request))
+        return Response(status=204)

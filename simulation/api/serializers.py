@@ -41,6 +41,7 @@ class ResetResponseSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     reservations_cancelled = serializers.IntegerField(help_text="Active reservations cancelled (soft delete).")
     cancelled_at = serializers.DateTimeField(help_text="True time of the reset.")
+    holds_released = serializers.IntegerField(help_text="Active seat holds released.")
     nodes_reset = serializers.IntegerField(help_text="Nodes put back on true time (offset and drift 0).")
     message = serializers.CharField()
 

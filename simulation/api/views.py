@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 from core.permissions import ClockControlPermission
 from core.schema import VALIDATION, error_response
 from core.timefmt import iso_utc
+from history.actors import actor_of
 from simulation.selectors import scenario_list
 from simulation.services import demo_reset, scenario_apply
 from timesync.consistency import consistency_get
@@ -44,7 +45,7 @@ class SetOffsetView(APIView):
     def post(self, request):
         data = SetOffsetSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        node = node_offset_set(**data.validated_data)
+        node = node_offset_set(**data.validated_data, actor=actor_of(request))
         body = {
             "success": True,
             "server_id": node.server_id,
@@ -70,7 +71,7 @@ class RemoveOffsetView(APIView):
         responses={200: RemoveOffsetResponseSerializer, 400: INVALID_SERVER},
     )
     def delete(self, request, server_id: str):
-        node = node_offset_remove(server_id=server_id)
+        node = node_offset_remove(server_id=server_id, actor=actor_of(request))
         return Response({"success": True, "server_id": node.server_id, "message": _("Time offset removed")})
 
 
@@ -87,7 +88,7 @@ class ClearOffsetsView(APIView):
         tags=["simulation"], summary="Every node back on true time", request=None, responses={200: SuccessSerializer}
     )
     def post(self, request):
-        node_offsets_clear()
+        node_offsets_clear(actor=actor_of(request))
         return Response({"success": True, "message": _("All time offsets cleared")})
 
 
@@ -99,19 +100,21 @@ class ResetView(APIView):
         summary="Reset the demo: cancel every reservation, every node back on true time",
         description=(
             "One transaction: every active reservation is cancelled (a soft delete; the venue and its "
-            "seat ids stay) and every node's offset and drift go back to 0. The consistency mode stays. "
-            "Announced live as `reservations_cleared` (topic `reservations`) and `offsets_changed`."
+            "seat ids stay), every active hold is released, and every node's offset and drift go back to 0. "
+            "The consistency mode stays. Announced live as `reservations_cleared` and `holds_cleared` (topic "
+            "`reservations`) and `offsets_changed`; appended to the operations history."
         ),
         request=None,
         responses={200: ResetResponseSerializer, 409: error_response("A seat stayed locked", "LOCK_TIMEOUT")},
     )
     def post(self, request):
-        reset = demo_reset()
+        reset = demo_reset(actor=actor_of(request))
         count = reset.reservations.count
         body = {
             "success": True,
             "reservations_cancelled": count,
             "cancelled_at": iso_utc(reset.reservations.at),
+            "holds_released": reset.holds.count,
             "nodes_reset": len(reset.nodes),
             "message": _("Demo reset: %(count)d reservation(s) cancelled, every clock back on true time")
             % {"count": count},
@@ -150,7 +153,7 @@ class ApplyScenarioView(APIView):
     def post(self, request):
         data = ApplyScenarioSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        scenario, applied = scenario_apply(name=data.validated_data["scenario_name"])
+        scenario, applied = scenario_apply(name=data.validated_data["scenario_name"], actor=actor_of(request))
         body = {
             "success": True,
             "scenario_name": scenario.name,
@@ -195,5 +198,5 @@ class ConsistencyView(APIView):
     def post(self, request):
         data = ConsistencySetSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        consistency_mode_set(data.validated_data["mode"])
+        consistency_mode_set(data.validated_data["mode"], actor=actor_of(request))
         return Response(ConsistencySerializer(consistency_get()).data)

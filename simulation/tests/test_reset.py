@@ -40,6 +40,7 @@ def test_reset_cancels_every_reservation_and_clears_every_clock(api, busy_demo, 
         "success": True,
         "reservations_cancelled": 3,
         "cancelled_at": "2026-06-28T10:30:03Z",
+        "holds_released": 0,
         "nodes_reset": 5,
         "message": "Demo reset: 3 reservation(s) cancelled, every clock back on true time",
     }
@@ -96,7 +97,8 @@ def test_reset_demo_command(busy_demo):
     out = StringIO()
     call_command("reset_demo", stdout=out)
     assert out.getvalue().strip() == (
-        "Demo reset: 3 reservation(s) cancelled, 5 node clock(s) back on true time; venue kept (100 seats)."
+        "Demo reset: 3 reservation(s) cancelled, 0 hold(s) released, 5 node clock(s) back on true time; "
+        "venue kept (100 seats)."
     )
     assert Reservation.objects.active().count() == 0
     assert ServerNode.objects.get(pk="server-2").offset_seconds == 0.0

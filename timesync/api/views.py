@@ -7,6 +7,7 @@ from core.pagination import query_values
 from core.permissions import ClockControlPermission
 from core.schema import error_response
 from core.timefmt import iso_utc
+from history.actors import actor_of
 from timesync import shapes
 from timesync.consistency import cluster_clocks
 from timesync.selectors import node_get, node_time
@@ -78,7 +79,7 @@ class TimeSyncView(APIView):
     def post(self, request):
         data = SyncRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = node_sync(**data.validated_data)
+        outcome = node_sync(**data.validated_data, actor=actor_of(request))
         body = {
             "success": True,
             "server_id": outcome.node.server_id,

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,6 +62,16 @@ def test_frozen_clock_advances_and_refuses_naive_datetimes():
 def test_host_timestamp_follows_the_reference_clock():
     with clock.use_reference_clock(lambda: datetime(1970, 1, 1, 0, 0, 10, tzinfo=UTC)):
         assert clock.host_timestamp() == 10.0
+
+
+@pytest.mark.parametrize(("offset", "drift"), [(0.0, 0.0), (-10.0, 0.0), (5.0, 200.0), (-3.0, -50_000.0)])
+def test_true_time_of_reading_inverts_node_now(offset, drift):
+    since = datetime(2026, 1, 1, 20, 0, tzinfo=UTC)
+    state = SimpleNamespace(offset_seconds=offset, drift_ppm=drift, offset_since=since)
+    for elapsed in (0.0, 1.5, 3600.0):
+        t = since + timedelta(seconds=elapsed)
+        back = clock.true_time_of_reading(state, clock.node_now(state, at=t))
+        assert abs((back - t).total_seconds()) < 1e-6
 
 
 def test_sleep_advances_a_virtual_clock_at_once():

@@ -1,5 +1,6 @@
-"""``manage.py experiment``: conflict, unfair and refused rates per scenario and mode, and against
-one node's lag, from a virtual-time workload (engine in ``lab.experiments``)."""
+"""``manage.py experiment``: conflict, unfair, refused, stolen-hold and zombie-hold measures per
+workload, scenario and mode, and against one node's lag, each as a mean with a 95 % confidence
+interval over a list of seeds (engine in ``lab.experiments``, report in ``lab.experiment_report``)."""
 
 from __future__ import annotations
 
@@ -22,31 +23,66 @@ def _number(value: str) -> float:
 _number.__name__ = "number"
 
 
-def _percent(value: str) -> str:
-    return "     -" if value == "" else f"{100 * float(value):5.1f}%"
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``1-10``, ``1,2,7`` or ``1-5,9``: distinct integers, in the order given."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            values = range(int(low), int(high) + 1) if dash else [int(low)]
+        except ValueError:
+            raise experiments.ExperimentInputError(f"--seeds takes integers and ranges such as 1-10, not {text!r}")
+        seeds.extend(values)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise experiments.ExperimentInputError(f"--seeds must name distinct seeds, not {text!r}")
+    return tuple(seeds)
+
+
+def _seed_text(seeds: tuple[int, ...]) -> str:
+    if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def _cell(measure: experiment_report.Measure, mean: str, ci: str) -> str:
+    if mean == "":
+        return "—"
+    if measure.percent:
+        return f"{100 * float(mean):.1f}" + (f"±{100 * float(ci):.1f}" if ci else "") + "%"
+    return f"{float(mean):.1f}" + (f"±{float(ci):.1f}" if ci else "") + "s"
 
 
 #: What the summary table's columns mean (docs/experiments.md has the full definitions).
+#: What the summary table's columns mean (docs/experiments.md has the full definitions).
 COLUMNS = """\
-  attempts  reservation requests sent    201 accepted    409 refused: the node saw a holder
-  503       refused: the node was fenced (bounded mode)
-  confl.    accepted reservations that double-booked their seat; unfair: those whose seat went to
-            the customer who truly came second (timestamp winner is not the true first)
-  confl.%, unfair%  per accepted reservation    refus.%  503s per attempt
-  contd.%   attempts on a seat someone truly held already (409s + conflicts), per attempt"""
+  each figure: mean over the seeds ± half-width of its 95 % confidence interval (Student's t); — undefined
+  Conflict rate     sales that double-booked their seat, per seat sold     Unfair rate  those whose seat
+                    went to the customer who truly came second, per seat sold
+  Refused rate      refusals of a fenced node (503), per attempt
+  Stolen-hold rate  holds whose seat went to another customer while they were live in true time, per hold
+  Zombie-hold seat-s  seconds holds stayed live on some unfenced node after their true end, per trial"""
 
 
 class Command(ServiceCommand):
     help = (
-        "Replay a Poisson workload of customers in virtual time through the reservation rule, for every "
-        "stored scenario and for one node lagging by 0…30 s, under each consistency mode; write report.csv, "
-        "report.json and report.png (default: DATA_DIR/experiments). The user's data is never written."
+        "Replay seeded workloads of customers (reserving, or holding then confirming) in virtual time through "
+        "the reservation rule, for every stored scenario and for one node lagging by 0…30 s, under each "
+        "consistency mode, for each seed (default 1-10, in parallel processes); write trials.csv, summary.csv "
+        "(means with 95 % confidence intervals), report.json and one plot per measure (default: "
+        "DATA_DIR/experiments). The user's data is never written."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         w = experiments.Workload()
         q = experiments.QUICK
-        parser.add_argument("--seed", type=int, help="Seed of the workload; the same seed gives the same CSV.")
+        seeds = parser.add_mutually_exclusive_group()
+        seeds.add_argument(
+            "--seeds", help="Seeds, e.g. 1-10 or 1,4,9 (default 1-10; --quick 1-3). One seed list, one output."
+        )
+        seeds.add_argument("--seed", type=int, help="A single seed (no confidence interval).")
         parser.add_argument("--rate", type=_number, help=f"Customer arrivals per virtual second (default {w.rate:g}).")
         parser.add_argument(
             "--duration", type=_number, help=f"Virtual seconds during which customers arrive (default {w.duration:g})."
@@ -59,11 +95,19 @@ class Command(ServiceCommand):
         parser.add_argument(
             "--zipf", type=_number, help=f"Popularity exponent: seat k has weight 1/k^s (default {w.zipf_exponent:g})."
         )
+        parser.add_argument("--hold-ttl", type=int, help=f"Seconds a hold lasts (default {w.hold_ttl}).")
+        parser.add_argument("--pay", type=_number, help=f"Mean seconds from hold to confirmation (default {w.pay:g}).")
+        parser.add_argument(
+            "--abandon", type=_number, help=f"Share of holders who never confirm (default {w.abandon:g})."
+        )
         parser.add_argument(
             "--quick",
             action="store_true",
-            help=f"A small run: rate {q['rate']:g}, duration {q['duration']:g}, {q['seats']} seats "
+            help=f"A small run: rate {q['rate']:g}, duration {q['duration']:g}, {q['seats']} seats, seeds 1-3 "
             "(explicit options win).",
+        )
+        parser.add_argument(
+            "--workloads", default=",".join(experiments.WORKLOADS), help="Comma-separated workloads (default: both)."
         )
         parser.add_argument(
             "--modes", default=",".join(experiments.MODES), help="Comma-separated modes (default: all three)."
@@ -76,27 +120,33 @@ class Command(ServiceCommand):
         )
         parser.add_argument("--skew-node", help="The node that lags in the skew sweep (default: the second node).")
         parser.add_argument(
+            "--engine",
+            choices=experiments.ENGINES,
+            default="fast",
+            help="'fast': the rule's decisions on rows in memory (default); 'rule': every attempt through the "
+            "services in a private database (about 30 times slower; the same outcomes, a test checks it).",
+        )
+        parser.add_argument(
             "--store",
             choices=experiments.STORES,
             default="auto",
-            help="Where trials run: 'memory' (private in-memory SQLite), 'database' (PostgreSQL temporary "
-            "tables); 'auto' picks 'database' on PostgreSQL, else 'memory'.",
+            help="The rule engine's private database: 'memory' (in-memory SQLite), 'database' (PostgreSQL "
+            "temporary tables); 'auto' picks 'database' on PostgreSQL, else 'memory'.",
         )
+        parser.add_argument("--jobs", type=int, default=0, help="Processes (default: one per core).")
         parser.add_argument("--out", type=Path, help="Output directory (default: DATA_DIR/experiments).")
-        parser.add_argument("--no-plot", action="store_true", help="Write the CSV and JSON only.")
+        parser.add_argument("--no-plot", action="store_true", help="Write the CSVs and JSON only.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (none anyway without a TTY).")
 
     def handle(self, *args, **opts):
         config = self._config(opts)
         out_dir = opts["out"] or experiment_report.experiments_dir()
         show_bar = not opts["no_progress"] and self.stdout.isatty()
-        bar = tqdm(total=0, unit="customer", desc="experiment", disable=not show_bar, file=self.stderr._out)
-
-        def on_start(total: int) -> None:
-            bar.reset(total=total)
-
+        bar = tqdm(total=0, unit="seed", desc="experiment", disable=not show_bar, file=self.stderr._out)
         try:
-            result = experiments.experiment_run(config, on_start=on_start, on_customer=lambda: bar.update(1))
+            result = experiments.experiment_run(
+                config, on_start=lambda n: bar.reset(total=n), on_seed=lambda _seed: bar.update(1)
+            )
         except experiments.ExperimentInputError as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR)
         finally:
@@ -119,10 +169,13 @@ class Command(ServiceCommand):
                 return opts[option]
             return preset.get(field, getattr(defaults, field))
 
-        seed = opts["seed"]
-        if seed is None:
-            seed = experiments.random_seed()
         try:
+            if opts["seed"] is not None:
+                seeds: tuple[int, ...] = (opts["seed"],)
+            elif opts["seeds"] is not None:
+                seeds = parse_seeds(opts["seeds"])
+            else:
+                seeds = experiments.QUICK_SEEDS if opts["quick"] else experiments.DEFAULT_SEEDS
             workload = experiments.Workload(
                 rate=pick("rate", "rate"),
                 duration=pick("duration", "duration"),
@@ -130,10 +183,14 @@ class Command(ServiceCommand):
                 retries=pick("retries", "retries"),
                 think=pick("think", "think"),
                 zipf_exponent=pick("zipf", "zipf_exponent"),
+                hold_ttl=pick("hold_ttl", "hold_ttl"),
+                pay=pick("pay", "pay"),
+                abandon=pick("abandon", "abandon"),
             )
             modes = tuple(m.strip() for m in opts["modes"].split(",") if m.strip())
             if not modes:
                 raise experiments.ExperimentInputError("--modes names no mode")
+            workloads = tuple(w.strip() for w in opts["workloads"].split(",") if w.strip())
             scenarios = None
             if opts["scenarios"] is not None:
                 scenarios = tuple(s.strip() for s in opts["scenarios"].split(",") if s.strip())
@@ -145,16 +202,21 @@ class Command(ServiceCommand):
                     raise experiments.ExperimentInputError(
                         f"--skews must be comma-separated numbers of seconds, not {opts['skews']!r}"
                     )
+            if opts["jobs"] < 0:
+                raise experiments.ExperimentInputError(f"--jobs must be 0 (one per core) or more, not {opts['jobs']}")
         except experiments.ExperimentInputError as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR)
         return experiments.ExperimentConfig(
             workload=workload,
-            seed=seed,
+            seeds=seeds,
             modes=modes,
+            workloads=workloads,
             scenarios=scenarios,
             skews=skews,
             skew_node=opts["skew_node"],
+            engine=opts["engine"],
             store=opts["store"],
+            jobs=opts["jobs"],
         )
 
     @staticmethod
@@ -162,10 +224,13 @@ class Command(ServiceCommand):
         w = config.workload
         parts = [
             "manage.py experiment",
-            f"--seed {config.seed}",
+            f"--seeds {_seed_text(config.seeds)}",
             f"--rate {w.rate:g} --duration {w.duration:g} --seats {w.seats}",
             f"--think {w.think:g} --retries {w.retries} --zipf {w.zipf_exponent:g}",
+            f"--hold-ttl {w.hold_ttl} --pay {w.pay:g} --abandon {w.abandon:g}",
         ]
+        if opts["workloads"] != ",".join(experiments.WORKLOADS):
+            parts.append(f"--workloads {shlex.quote(opts['workloads'])}")
         if opts["modes"] != ",".join(experiments.MODES):
             parts.append(f"--modes {shlex.quote(opts['modes'])}")
         if opts["scenarios"] is not None:
@@ -173,36 +238,33 @@ class Command(ServiceCommand):
         parts.append(f"--skews {shlex.quote(','.join(f'{s:g}' for s in config.skews) or 'none')}")
         if opts["skew_node"]:
             parts.append(f"--skew-node {shlex.quote(opts['skew_node'])}")
+        if config.engine != "fast":
+            parts.append(f"--engine {config.engine}")
         return " ".join(parts)
 
     def _summary(self, result: experiments.ExperimentResult, out_dir: Path, meta: dict) -> None:
-        w = result.config.workload
+        w, config = result.config.workload, result.config
+        customers = sorted(result.customers.values())
         self.stdout.write(
-            f"Seed {result.config.seed}: {result.customers} customers ({w.rate:g}/s for {w.duration:g} virtual s), "
-            f"{w.seats} seats, think {w.think:g} s, {w.retries} retries; store {result.store} ({result.vendor})"
+            f"Seeds {_seed_text(config.seeds)} ({len(config.seeds)}): {customers[0]}–{customers[-1]} customers "
+            f"per seed "
+            f"({w.rate:g}/s for {w.duration:g} virtual s), {w.seats} seats, think {w.think:g} s, {w.retries} retries; "
+            f"holds {w.hold_ttl} s, pay {w.pay:g} s, {w.abandon:.0%} abandon; engine {result.engine}"
+            + (f" ({result.store}, {result.vendor})" if result.engine == "rule" else "")
         )
-        header = (
-            f"{'':<24} {'mode':<13} {'attempts':>8} {'201':>6} {'409':>6} {'503':>6} {'confl.':>6} {'unfair':>6}"
-            f" {'confl.%':>7} {'unfair%':>7} {'refus.%':>7} {'contd.%':>7}"
-        )
+        measures = experiment_report.MEASURES
+        header = f"{'workload':<8} {'':<22} {'mode':<13}" + "".join(f" {m.title[:18]:>18}" for m in measures)
         self.stdout.write(header)
-        for result_row in result.results:
-            row = experiment_report.trial_row(result_row)
-            label = row["scenario"] or f"{row['skew_node']} lag {float(row['skew_seconds']):g} s"
-            self.stdout.write(
-                f"{label:<24} {row['mode']:<13} {row['attempts']:>8} {row['accepted']:>6} {row['refused_seen']:>6}"
-                f" {row['refused_fenced']:>6} {row['conflicts']:>6} {row['unfair']:>6}"
-                f" {_percent(row['conflict_rate']):>7} {_percent(row['unfair_rate']):>7}"
-                f" {_percent(row['refused_rate']):>7} {_percent(row['contended_rate']):>7}"
-            )
+        for row in experiment_report.summarize(result):
+            cells = row.cells()
+            label = cells["scenario"] or f"{cells['skew_node']} lag {float(cells['skew_seconds']):g} s"
+            figures = "".join(f" {_cell(m, cells[f'{m.name}_mean'], cells[f'{m.name}_ci95']):>18}" for m in measures)
+            self.stdout.write(f"{cells['workload']:<8} {label:<22} {cells['mode']:<13}{figures}")
         self.stdout.write(COLUMNS)
         self.stdout.write(
-            f"{result.attempts} attempts in {result.wall_seconds:.1f} s of wall time "
-            f"({result.attempts_per_second or 0:.0f} attempts/s)."
+            f"{len(result.results)} trials, {result.attempts} attempts in {result.wall_seconds:.1f} s of wall time "
+            f"({result.attempts_per_second or 0:.0f} attempts/s, {result.jobs} process(es))."
         )
-        files = [
-            meta["files"]["csv"],
-            meta["files"]["json"],
-            *([meta["files"]["plot"]] if meta["files"]["plot"] else []),
-        ]
+        files = [meta["files"]["trials"], meta["files"]["summary"], meta["files"]["json"]]
+        files += list(meta["files"]["plots"].values())
         self.stdout.write(self.style.SUCCESS(f"Wrote {', '.join(files)} in {out_dir}"))

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from core.commands import USAGE_ERROR, ServiceCommand
+from history.actors import Actor
 from lab import loadgen
 
 
@@ -35,8 +36,10 @@ positive_float.__name__ = "positive number"
 class Command(ServiceCommand):
     help = (
         "Fire concurrent customers at popular seats through several nodes, then report 201s, 409s, "
-        "conflicts (fair and unfair), throughput and latency. In-process by default; --url to load a "
-        "running server over HTTP."
+        "the conflicts (fair and unfair) among the run's own reservations, throughput, latency, and the "
+        "history checker's verdict on the run's own operations (tagged in the history). In-process by "
+        "default; --url to load a running server over HTTP (the history then needs a staff --token in "
+        "production mode)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -68,13 +71,14 @@ class Command(ServiceCommand):
             nodes=tuple(requested),
             seed=opts["seed"],
         )
-        client = loadgen.HttpClient(opts["url"], token=opts["token"]) if opts["url"] else None
+        run = loadgen.run_tag()
+        client = loadgen.HttpClient(opts["url"], token=opts["token"], run=run) if opts["url"] else None
         if client is not None:
             seat_ids, nodes = self._remote_setup(client, opts["scenario"], requested)
             transport, mode, close = client.transport, f"http {client.base_url}", False
         else:
-            seat_ids, nodes = self._local_setup(opts["scenario"], requested)
-            transport, mode, close = loadgen.in_process_transport, "in-process", True
+            seat_ids, nodes = self._local_setup(opts["scenario"], requested, run)
+            transport, mode, close = loadgen.InProcessTransport(run), "in-process", True
         try:
             plan = loadgen.Plan(config, seat_ids, nodes)
         except ValueError as exc:
@@ -91,15 +95,23 @@ class Command(ServiceCommand):
 
             tally, elapsed = loadgen.run_load(config, plan, transport, on_attempt=tick, close_connection=close)
 
-        conflicts = loadgen.conflicts_from_api(client) if client is not None else loadgen.conflicts_from_db()
-        report = loadgen.build_report(config, plan, tally, elapsed, conflicts, mode=mode)
+        # Only this run's own operations: its tag in the history names them.
+        try:
+            ops = loadgen.history_from_api(client, run) if client is not None else loadgen.history_from_db(run)
+        except (OSError, RuntimeError) as exc:  # over HTTP in production: the history is staff-only
+            ops, history = [], {"run": run, "error": str(exc)}
+        else:
+            history = loadgen.history_verdict(ops, run)
+        own = loadgen.run_sales(ops)
+        conflicts = loadgen.conflicts_from_api(client, own) if client is not None else loadgen.conflicts_from_db(own)
+        report = loadgen.build_report(config, plan, tally, elapsed, conflicts, mode=mode, history=history)
         if opts["json"]:
             self.stdout.write(json.dumps(report, indent=2))
         else:
             for line in loadgen.format_report(report):
                 self.stdout.write(line)
 
-    def _local_setup(self, scenario: str | None, requested: list[str]) -> tuple[list[int], list[str]]:
+    def _local_setup(self, scenario: str | None, requested: list[str], run: str) -> tuple[list[int], list[str]]:
         from seats.models import Seat
         from simulation.services import scenario_apply
         from timesync.selectors import node_list
@@ -107,7 +119,7 @@ class Command(ServiceCommand):
         known = list(node_list().values_list("server_id", flat=True))
         self._check_nodes(requested, known)
         if scenario:
-            scenario_apply(name=scenario)  # DomainError → exit 2 (ServiceCommand)
+            scenario_apply(name=scenario, actor=Actor.system("simulate", run=run))  # DomainError → exit 2
         return list(Seat.objects.values_list("pk", flat=True)), requested or known
 
     def _remote_setup(

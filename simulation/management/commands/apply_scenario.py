@@ -1,6 +1,7 @@
 from django.core.management.base import CommandParser
 
 from core.commands import ServiceCommand
+from history.actors import Actor
 from simulation.selectors import scenario_names
 from simulation.services import scenario_apply
 
@@ -13,7 +14,7 @@ class Command(ServiceCommand):
         parser.add_argument("name", metavar="NAME", help="Scenario name, e.g. major_drift.")
 
     def handle(self, *args, name, **options):
-        scenario, applied = scenario_apply(name=name)
+        scenario, applied = scenario_apply(name=name, actor=Actor.system("apply_scenario"))
         self.stdout.write(self.style.SUCCESS(f"Scenario {scenario.name} applied."))
         for server_id, offset in applied.items():
             self.stdout.write(f"  {server_id:<12} {offset:+10.3f} s")

@@ -1,4 +1,5 @@
 from core.commands import ServiceCommand
+from history.actors import Actor
 from timesync.services import node_offsets_clear
 
 
@@ -6,5 +7,5 @@ class Command(ServiceCommand):
     help = "Put every node back on true time."
 
     def handle(self, *args, **options):
-        nodes = node_offsets_clear()
+        nodes = node_offsets_clear(actor=Actor.system("clear_offsets"))
         self.stdout.write(self.style.SUCCESS(f"All time offsets cleared ({len(nodes)} nodes)."))

@@ -1,6 +1,7 @@
 from django.core.management.base import CommandParser
 
 from core.commands import ServiceCommand
+from history.actors import Actor
 from timesync.selectors import node_ids
 from timesync.services import node_offset_remove
 
@@ -13,5 +14,5 @@ class Command(ServiceCommand):
         parser.add_argument("server_id", metavar="SERVER", help="Node id, e.g. server-2.")
 
     def handle(self, *args, server_id, **options):
-        node = node_offset_remove(server_id=server_id)
+        node = node_offset_remove(server_id=server_id, actor=Actor.system("remove_offset"))
         self.stdout.write(self.style.SUCCESS(f"{node.server_id}: offset removed."))

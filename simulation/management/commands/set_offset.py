@@ -1,6 +1,7 @@
 from django.core.management.base import CommandParser
 
 from core.commands import ServiceCommand
+from history.actors import Actor
 from timesync import clock
 from timesync.selectors import node_ids
 from timesync.services import node_offset_set
@@ -17,7 +18,9 @@ class Command(ServiceCommand):
         parser.add_argument("--drift-ppm", type=float, default=0.0, help="Drift rate in ppm (default 0).")
 
     def handle(self, *args, server_id, offset_seconds, drift_ppm, **options):
-        node = node_offset_set(server_id=server_id, offset_seconds=offset_seconds, drift_ppm=drift_ppm)
+        node = node_offset_set(
+            server_id=server_id, offset_seconds=offset_seconds, drift_ppm=drift_ppm, actor=Actor.system("set_offset")
+        )
         drift = f", drift {node.drift_ppm:+g} ppm" if node.drift_ppm else ""
         now = clock.node_now(node).isoformat(timespec="milliseconds")
         self.stdout.write(

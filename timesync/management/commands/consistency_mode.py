@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError, CommandParser
 
 from core.commands import USAGE_ERROR, ServiceCommand
+from history.actors import Actor
 from timesync import clock, consistency
 from timesync.selectors import node_list
 from timesync.services import consistency_mode_set
@@ -24,7 +25,7 @@ class Command(ServiceCommand):
                     f"Unknown consistency mode {mode!r}: use {', '.join(consistency.Mode.values)}.",
                     returncode=USAGE_ERROR,
                 )
-            consistency_mode_set(mode)
+            consistency_mode_set(mode, actor=Actor.system("consistency_mode"))
             self.stdout.write(self.style.SUCCESS(f"Consistency mode: {mode} (every node, from now on)."))
         state = consistency.consistency_get()
         if mode is None:

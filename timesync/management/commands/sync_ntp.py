@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.commands import domain_error
+from history.actors import Actor
 from timesync import ntp
 from timesync.errors import InvalidServerId
 from timesync.selectors import node_ids
@@ -48,7 +49,9 @@ class Command(BaseCommand):
             raise CommandError("give one or more server ids, or --all", returncode=USAGE_ERROR)
         ntp_server = check_ntp_server(options["ntp_server"])
         try:
-            reports = nodes_sync(None if options["all"] else servers, ntp_server=ntp_server)
+            reports = nodes_sync(
+                None if options["all"] else servers, ntp_server=ntp_server, actor=Actor.system("sync_ntp")
+            )
         except InvalidServerId as exc:
             raise domain_error(exc, valid=node_ids()) from exc
         self.stdout.write(format_table(reports))

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 
+from history.actors import Actor
 from timesync.services import nodes_sync
 
 from .sync_ntp import LEGEND, USAGE_ERROR, check_ntp_server, format_table
@@ -79,7 +80,7 @@ class Command(BaseCommand):
         if not connection.in_atomic_block:
             close_old_connections()  # a long-lived process must not keep a dead DB connection
         try:
-            reports = nodes_sync(ntp_server=ntp_server, stop=self.stop)
+            reports = nodes_sync(ntp_server=ntp_server, stop=self.stop, actor=Actor.system("timesyncd"))
         except Exception as exc:  # e.g. the database is down: report, retry next round
             logger.exception("timesyncd round %d failed", number)
             self.stdout.write(f"round {number}: FAILED {type(exc).__name__}: {exc}")
