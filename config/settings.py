@@ -293,10 +293,8 @@ REST_FRAMEWORK = {
         *(["rest_framework.authentication.SessionAuthentication"] if SEATCLOCK_PRODUCTION else []),
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "ops.throttling.ApiRateThrottle",
-        "ops.throttling.ReservationRateThrottle",
-    ],
+    # Both limits (ops.throttling.LIMITS), counted in one Redis round trip per request.
+    "DEFAULT_THROTTLE_CLASSES": ["ops.throttling.RateLimits"],
     "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
