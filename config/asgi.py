@@ -1,23 +1,30 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point: HTTP through Django's WSGI handler on complete requests
+(:mod:`config.buffered_wsgi`: slow clients cost a coroutine, not a worker), WebSockets through
+Channels.  serve.sh (Granian) and run.sh (Daphne) serve this one application: the page, the
+API and ``/ws/`` on one origin."""
 
 import os
 
-from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Initialise Django (apps, models) before importing anything that touches the ORM.
-django_asgi_app = get_asgi_application()
+django_wsgi_app = get_wsgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from config.buffered_wsgi import BufferedWSGI  # noqa: E402
 from core.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BufferedWSGI(
+            django_wsgi_app, threads=settings.SEATCLOCK_HTTP_THREADS, max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        ),
         # Live updates (/ws/updates, DESIGN §5).  The origin must be an allowed host.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

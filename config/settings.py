@@ -256,6 +256,9 @@ else:
 
 # Longest a live event may hold the request that caused it (Redis hung or unreachable), seconds.
 SEATCLOCK_EVENTS_TIMEOUT = _seconds("SEATCLOCK_EVENTS_TIMEOUT", 1.0)
+# Threads per server process running Django on complete HTTP requests (config/asgi.py,
+# config/buffered_wsgi.py); each keeps its own database connection.
+SEATCLOCK_HTTP_THREADS = _int("SEATCLOCK_HTTP_THREADS", 1, minimum=1)
 # Where the seat-map page opens its WebSocket: 0 = the page's own host and port (run.sh: Daphne
 # serves both); serve.sh serves HTTP with gunicorn and /ws/ on another port.
 SEATCLOCK_WS_PUBLIC_PORT = _int("SEATCLOCK_WS_PUBLIC_PORT", 0)
