@@ -56,7 +56,7 @@ async def normal_client(host: str, port: int, path: str, seconds: float, timeout
             response = await asyncio.wait_for(reader.read(), timeout)  # until the server closes
             writer.close()
             ok = response.startswith(b"HTTP/1.1 200 ") or response.startswith(b"HTTP/1.0 200 ")
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
         # A failed GET counts with the time it took to fail (a timeout: at least --timeout).
         latencies.append(1000 * (time.perf_counter() - started))
@@ -95,7 +95,7 @@ class Staller:
                     # A server that gives up on us closes (or answers 408/400): re-open.
                     try:
                         data = await asyncio.wait_for(reader.read(1024), self.trickle)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         data = None
                     if data is not None:
                         self.closed_by_server += 1
@@ -158,7 +158,8 @@ def main() -> int:
     result = asyncio.run(main_async(args))
     u, s = result["unloaded"], result["stalled"]
     print(
-        f"{args.stalled} stalled ({args.mode}) | normal GET {args.path}: unloaded p50 {u['p50_ms']} / p99 {u['p99_ms']} ms"
+        f"{args.stalled} stalled ({args.mode}) | normal GET {args.path}:"
+        f" unloaded p50 {u['p50_ms']} / p99 {u['p99_ms']} ms"
         f" ({u['requests']} GETs, {u['errors']} errors); stalled p50 {s['p50_ms']} / p99 {s['p99_ms']} ms"
         f" ({s['requests']} GETs, {s['errors']} errors); p99 +{result['p99_increase_ms']} ms;"
         f" stalled connections closed by the server: {result['stalled_closed_by_server']}"

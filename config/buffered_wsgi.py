@@ -19,12 +19,13 @@ against the alternatives in docs/benchmarks.md).  Responses are buffered whole (
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from asgiref.sync import sync_to_async
 
 Environ = dict[str, Any]
 WsgiApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
@@ -119,7 +120,10 @@ class BufferedWSGI:
             if not message.get("more_body", False):
                 break
         environ = wsgi_environ(scope, b"".join(chunks))
-        loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(self.executor(), run_wsgi, self.app, environ)
+        # asgiref's sync_to_async (not a bare run_in_executor): code in the view that goes back
+        # to async with async_to_sync (the in-memory channel layer of the demo) runs on this
+        # event loop, where the WebSocket consumers' queues live.
+        run = sync_to_async(run_wsgi, thread_sensitive=False, executor=self.executor())
+        status, headers, body = await run(self.app, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -260,7 +260,7 @@ SEATCLOCK_EVENTS_TIMEOUT = _seconds("SEATCLOCK_EVENTS_TIMEOUT", 1.0)
 # config/buffered_wsgi.py); each keeps its own database connection.
 SEATCLOCK_HTTP_THREADS = _int("SEATCLOCK_HTTP_THREADS", 1, minimum=1)
 # Where the seat-map page opens its WebSocket: 0 = the page's own host and port (run.sh: Daphne
-# serves both); serve.sh serves HTTP with gunicorn and /ws/ on another port.
+# serves both, and so does serve.sh's Granian); a deployment serving /ws/ elsewhere sets it.
 SEATCLOCK_WS_PUBLIC_PORT = _int("SEATCLOCK_WS_PUBLIC_PORT", 0)
 
 # --- NTP and the clock model ----------------------------------------------------------------------
