@@ -49,6 +49,10 @@ os.environ.setdefault("NUM_PROXIES", "1")
 os.environ.setdefault("SEATCLOCK_DB_CONN_MAX_AGE", "600")
 os.environ.setdefault("SEATCLOCK_LOG_LEVEL", "WARNING")
 os.environ.setdefault("SEATCLOCK_CHANNEL_PREFIX", "bench-profile")
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:  # as serve.sh runs it: metrics in shared files
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="seatclock-profile-metrics-")
 
 # (label, file fragment, function name): cumulative CPU of these functions, per request.  A
 # label listed several times adds its entries up (e.g. a middleware's request and response hooks).
@@ -62,7 +66,8 @@ PARTS = [
     ("    DRF authentication", "rest_framework/views.py", "perform_authentication"),
     ("    DRF permissions", "rest_framework/views.py", "check_permissions"),
     ("    rate limits (DRF check_throttles)", "rest_framework/views.py", "check_throttles"),
-    ("      Redis round trip(s) (redis-py execute_command)", "redis/client.py", "execute_command"),
+
+    ("      the rate-limit script in Redis (redis-py Script call)", "redis/commands/core.py", "__call__"),
     ("    request body parse (DRF request.data)", "rest_framework/request.py", "_load_data_and_files"),
     ("    input validation (serializer.is_valid)", "rest_framework/serializers.py", "is_valid"),
     ("    reservation_create (the rule, incl. commit + publish)", "reservations/services.py", "reservation_create"),
@@ -72,6 +77,7 @@ PARTS = [
     ("      INSERT (Model.save)", "django/db/models/base.py", "save"),
     ("      commit + on_commit (events.publish → PUBLISH)", "django/db/transaction.py", "__exit__"),
     ("        live event send (events._send)", "core/events.py", "_send"),
+    ("      Redis PUBLISH (redis-py)", "redis/commands/core.py", "publish"),
     ("      ORM queries evaluated (QuerySet._fetch_all: lock, node, active)", "db/models/query.py", "_fetch_all"),
     ("      Django compiling SQL (SQLCompiler.as_sql)", "sql/compiler.py", "as_sql"),
     ("      psycopg execute (round trips, client side)", "psycopg/cursor.py", "execute"),
@@ -101,7 +107,7 @@ def middleware_parts() -> list[tuple[str, str, str]]:
     return parts
 
 
-def build_requests(path: str, count: int, first: int, last: int, rng: random.Random) -> list[dict]:
+def build_requests(path: str, count: int, first: int, last: int, rng: random.Random, get: bool = False) -> list[dict]:
     out = []
     for _ in range(count):
         seat = rng.randint(first, last)
@@ -109,13 +115,13 @@ def build_requests(path: str, count: int, first: int, last: int, rng: random.Ran
             {"seat_id": seat, "customer_name": f"Bench {seat}", "server_id": f"server-{rng.randint(1, 5)}"}
         ).encode()
         xff = f"127.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-        out.append({"path": path, "body": body, "xff": xff})
+        out.append({"path": path, "body": b"" if get else body, "xff": xff, "method": "GET" if get else "POST"})
     return out
 
 
 def environ_for(req: dict) -> dict:
     return {
-        "REQUEST_METHOD": "POST",
+        "REQUEST_METHOD": req["method"],
         "PATH_INFO": req["path"],
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
@@ -219,6 +225,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--path", default="/api/reservations")
+    parser.add_argument("--get", action="store_true", help="GET --path (e.g. /api/seats) instead of POSTs")
     parser.add_argument("--profile", action="store_true", help="cProfile split (CPU timer) instead of timing only")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--seed", type=int, default=None)
@@ -231,10 +238,10 @@ def main() -> int:
     first, last = seat_range()
     rng = random.Random(args.seed if args.seed is not None else os.getpid() ^ time.time_ns())
     statuses: Counter = Counter()
-    for req in build_requests(args.path, args.warmup, first, last, rng):
+    for req in build_requests(args.path, args.warmup, first, last, rng, args.get):
         call(app, req, statuses)
     statuses.clear()
-    reqs = build_requests(args.path, args.requests, first, last, rng)
+    reqs = build_requests(args.path, args.requests, first, last, rng, args.get)
     load_before = os.getloadavg()
 
     sampler = CpuSampler(PARTS[:3] + middleware_parts() + PARTS[3:]) if args.profile else None

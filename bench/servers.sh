@@ -3,6 +3,8 @@
 # reservation POSTs (wrk -c32, bench/reserve.lua) and the slow-client test (bench/slow_clients.py:
 # 50 connections trickling headers, then bodies) against each.
 #   bench/servers.sh [CANDIDATES…]     default: every candidate below
+# WHAT=get measures GET /api/seats (wrk -c4, bench/seats.lua) instead of the POSTs (seed the
+# 10,000-seat venue first: bench/seed.py --rows 10 --seats-per-row 1000 --reserved 0.3).
 # Environment: as bench/run_all.sh (its database must exist and be seeded with the 260,000-seat
 # venue: run_all.sh ONLY=post does that), ROUNDS (3), DURATION (10s), SLOW (1: run the slow test).
 # "server CPU" is the CPU time (utime + stime) the candidate's processes used during the wrk run
@@ -90,14 +92,16 @@ trap 'stop; rm -rf "$RUN"' EXIT
 for round in $(seq 1 "$ROUNDS"); do
   for name in "${CANDIDATES[@]}"; do
     start "$name" > "$RUN/$name.log" 2>&1 || { tail -20 "$RUN/$name.log"; exit 1; }
-    wrk -t2 -c32 -d2s -s bench/reserve.lua "http://127.0.0.1:$PORT" -- "$FIRST" "$LAST" >/dev/null  # warm-up
+    if [ "${WHAT:-post}" = get ]; then load=(-t2 -c4 -s bench/seats.lua "http://127.0.0.1:$PORT"); label="GET /api/seats c=4"
+    else load=(-t2 -c32 -s bench/reserve.lua "http://127.0.0.1:$PORT" -- "$FIRST" "$LAST"); label="POST c=32"; fi
+    wrk -d2s "${load[@]}" >/dev/null  # warm-up
     before=$(cut -d' ' -f1-3 /proc/loadavg)
     cpu0=$(cpu)
-    result=$(wrk -t2 -c32 -d"$DURATION" --timeout 10s -s bench/reserve.lua "http://127.0.0.1:$PORT" -- "$FIRST" "$LAST" | grep '^RESULT ' | cut -c8-)
+    result=$(wrk -d"$DURATION" --timeout 10s "${load[@]}" | grep '^RESULT ' | cut -c8-)
     cpu1=$(cpu)
     requests=$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$result")
     per=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$requests" 'BEGIN {printf "%.2f", 1000 * (b - a) / n}')
-    echo "round $round $name POST c=32 | load before $before | server CPU $per ms/request | $result"
+    echo "round $round $name $label | load before $before | server CPU $per ms/request | $result"
     if [ "$round" = 1 ] && [ "${SLOW:-1}" = 1 ]; then
       for mode in headers body; do
         .venv/bin/python bench/slow_clients.py --url "http://127.0.0.1:$PORT" --stalled 50 --mode "$mode" \
