@@ -9,7 +9,7 @@ before the 201 arrives: such deliveries count as 0 ms late (and are reported sep
 The delay from sending the POST is reported too.  The reservations are cancelled afterwards.
 
     python bench/ws_fanout.py --url http://127.0.0.1:8000 --subscribers 100 500 --reservations 20
-    # serve.sh: HTTP and WebSocket on different ports; one event every 0.25 s
+    # serve.sh (one origin), one event every 0.25 s, as bench/run_all.sh runs it
     python bench/ws_fanout.py --url http://127.0.0.1:8000 \
         --subscribers 500 --reservations 40 --interval 0.25
 
