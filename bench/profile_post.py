@@ -66,7 +66,6 @@ PARTS = [
     ("    DRF authentication", "rest_framework/views.py", "perform_authentication"),
     ("    DRF permissions", "rest_framework/views.py", "check_permissions"),
     ("    rate limits (DRF check_throttles)", "rest_framework/views.py", "check_throttles"),
-
     ("      the rate-limit script in Redis (redis-py Script call)", "redis/commands/core.py", "__call__"),
     ("    request body parse (DRF request.data)", "rest_framework/request.py", "_load_data_and_files"),
     ("    input validation (serializer.is_valid)", "rest_framework/serializers.py", "is_valid"),

@@ -100,11 +100,22 @@ if [[ " $ONLY " == *" post "* ]]; then
   start_server "$REF_PORT" $((NTP_PORT + 1)) bench/results/serve-reference.log DJANGO_SETTINGS_MODULE=bench.reference.settings
 fi
 
+tree() { local p; for p in "$@"; do echo "$p"; tree $(ps -o pid= --ppid "$p" 2>/dev/null); done; }
+# CPU seconds used so far by a server (serve.sh and everything it started): utime + stime.
+cpu() { tree "$1" | while read -r p; do cut -d' ' -f14-15 "/proc/$p/stat" 2>/dev/null; done \
+  | awk -v hz="$(getconf CLK_TCK)" '{t += $1 + $2} END {printf "%.3f", t / hz}'; }
+
 run_wrk() {  # bench label, port, connections, script, args...
   local label=$1 port=$2 conns=$3 script=$4; shift 4
   local before; before=$(load)
   local threads=$((conns < 2 ? conns : 2))
+  local server=${servers[0]}; [ "$port" = "$REF_PORT" ] && server=${servers[1]}
+  local cpu0; cpu0=$(cpu "$server")
   local result; result=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --timeout 10s -s "$script" "http://127.0.0.1:$port" -- "$@" | grep '^RESULT ' | cut -c8-)
+  # The server's CPU per request: steady when other work shares the machine, unlike req/s.
+  local per; per=$(awk -v a="$cpu0" -v b="$(cpu "$server")" -v n="$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$result")" \
+    'BEGIN {printf "%.3f", n ? 1000 * (b - a) / n : 0}')
+  result="${result%\}},\"server_cpu_ms_per_request\":$per}"
   record "$label" "$before" "$result"
   note "$label | load before $before after $(load) | $result"
   note "   busy: $(busy)"

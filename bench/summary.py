@@ -51,7 +51,8 @@ def main(path: str) -> int:
         rows.append(
             (
                 "POST /api/reservations, 32 connections, production (rate limits on): ≥ 600 req/s",
-                f"{statistics.median(rps):.1f} req/s (rounds: {', '.join(f'{x:.1f}' for x in rps)})",
+                f"{statistics.median(rps):.1f} req/s (rounds: {', '.join(f'{x:.1f}' for x in rps)}); "
+                f"server CPU {r.get('server_cpu_ms_per_request', float('nan')):.2f} ms/request",
                 verdict(r["rps"] >= 600, f"{600 / r['rps']:.2f}× short" if r["rps"] else "no answer"),
                 mid["load_before"],
             )
@@ -88,9 +89,11 @@ def main(path: str) -> int:
         reference = runs.get("reference c=32")
         if reference:
             ref = statistics.median(x["result"]["rps"] for x in reference)
+            ref_cpu = median_round(reference)["result"].get("server_cpu_ms_per_request", float("nan"))
             ratios.append(
                 f"reservation POSTs / reference view (one INSERT, same server): "
-                f"{statistics.median(rps):.1f} / {ref:.1f} req/s = {statistics.median(rps) / ref:.2f}"
+                f"{statistics.median(rps):.1f} / {ref:.1f} req/s = {statistics.median(rps) / ref:.2f} "
+                f"(server CPU {r.get('server_cpu_ms_per_request', float('nan')):.2f} / {ref_cpu:.2f} ms per request)"
             )
             if ceiling:
                 ratios.append(f"reference view / pgbench lock + insert: {100 * ref / tps:.1f} %")
