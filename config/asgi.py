@@ -23,7 +23,12 @@ from core.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": BufferedWSGI(
-            django_wsgi_app, threads=settings.SEATCLOCK_HTTP_THREADS, max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            django_wsgi_app,
+            threads=settings.SEATCLOCK_HTTP_THREADS,
+            max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            # The in-memory channel layer (run.sh's demo, one process) keeps its queues on this
+            # event loop: live events published by a view must be sent from it.
+            loop_for_async_to_sync=settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"),
         ),
         # Live updates (/ws/updates, DESIGN §5).  The origin must be an allowed host.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

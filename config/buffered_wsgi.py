@@ -19,6 +19,7 @@ against the alternatives in docs/benchmarks.md).  Responses are buffered whole (
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
 from collections.abc import Callable, Iterable
@@ -90,10 +91,17 @@ def run_wsgi(app: WsgiApp, environ: Environ) -> tuple[int, list[tuple[bytes, byt
 class BufferedWSGI:
     """ASGI HTTP application running a WSGI ``app`` on complete requests (module docstring)."""
 
-    def __init__(self, app: WsgiApp, *, threads: int = 1, max_body: int = 2_621_440) -> None:
+    def __init__(
+        self, app: WsgiApp, *, threads: int = 1, max_body: int = 2_621_440, loop_for_async_to_sync: bool = False
+    ) -> None:
+        """``loop_for_async_to_sync``: run ``app`` through asgiref's ``sync_to_async``, so that
+        ``async_to_sync`` inside it runs on this event loop (needed by a channel layer whose
+        queues live on it: Channels' in-memory layer).  It costs about 2 ms of CPU per request
+        (docs/benchmarks.md), so the default is a plain thread-pool hand-off."""
         self.app = app
         self.max_body = max_body
         self.threads = threads
+        self.loop_for_async_to_sync = loop_for_async_to_sync
         self._executor: ThreadPoolExecutor | None = None
 
     def executor(self) -> ThreadPoolExecutor:
@@ -120,10 +128,11 @@ class BufferedWSGI:
             if not message.get("more_body", False):
                 break
         environ = wsgi_environ(scope, b"".join(chunks))
-        # asgiref's sync_to_async (not a bare run_in_executor): code in the view that goes back
-        # to async with async_to_sync (the in-memory channel layer of the demo) runs on this
-        # event loop, where the WebSocket consumers' queues live.
-        run = sync_to_async(run_wsgi, thread_sensitive=False, executor=self.executor())
-        status, headers, body = await run(self.app, environ)
+        if self.loop_for_async_to_sync:
+            run = sync_to_async(run_wsgi, thread_sensitive=False, executor=self.executor())
+            status, headers, body = await run(self.app, environ)
+        else:
+            loop = asyncio.get_running_loop()
+            status, headers, body = await loop.run_in_executor(self.executor(), run_wsgi, self.app, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

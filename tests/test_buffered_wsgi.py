@@ -105,3 +105,31 @@ def test_query_strings_and_errors_keep_their_shape(venue):
     missing = exchange("GET", "/api/seats/999999", [{"type": "http.request", "body": b""}])
     assert missing[0]["status"] == 404
     assert json.loads(missing[1]["body"])["error"]["code"] == "SEAT_NOT_FOUND"
+
+
+def test_a_post_reaches_a_websocket_subscriber_of_the_in_memory_layer(venue):
+    """run.sh's demo: one process, Channels' in-memory layer, whose queues live on the server's
+    event loop; the event a view publishes must be delivered there, at once."""
+    from channels.testing import WebsocketCommunicator
+
+    body = json.dumps({"seat_id": venue[8].pk, "customer_name": "Live Lecteur"}).encode()
+
+    async def run() -> tuple[list[dict], dict]:
+        ws = WebsocketCommunicator(application, "/ws/updates", headers=[(b"origin", b"http://testserver")])
+        connected, _ = await ws.connect()
+        assert connected
+        try:
+            await ws.send_json_to({"type": "subscribe", "topics": ["reservations"]})
+            assert (await ws.receive_json_from())["type"] == "subscribed"
+            app = ApplicationCommunicator(application, scope("POST", "/api/reservations"))
+            await app.send_input({"type": "http.request", "body": body})
+            start = await app.receive_output(timeout=30)
+            sent = [start, await app.receive_output(timeout=30)]
+            return sent, await ws.receive_json_from(timeout=1)
+        finally:
+            await ws.disconnect()
+
+    sent, event = async_to_sync(run)()
+    assert sent[0]["status"] == 201
+    assert event["type"] == "reservation_created"
+    assert event["data"]["id"] == json.loads(sent[1]["body"])["id"]
