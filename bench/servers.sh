@@ -9,7 +9,8 @@
 # venue: run_all.sh ONLY=post does that), ROUNDS (3), DURATION (10s), SLOW (1: run the slow test).
 # "server CPU" is the CPU time (utime + stime) the candidate's processes used during the wrk run
 # per request: steady when other work shares the machine, unlike req/s.
-# Candidates: gunicorn (4 sync workers, the old serve.sh), granian-wsgi (2 workers × 1 thread),
+# gunicorn and uvicorn come from requirements-dev.txt, nginx and wrk from Debian (installed when
+# missing).  Candidates: gunicorn (4 sync workers, the old serve.sh), granian-wsgi (2 workers × 1 thread),
 # granian-asgi (2 workers, config.asgi: HTTP through config.buffered_wsgi, /ws/ on the same port;
 # -4w: 4 workers; -2t: 2 workers × 2 threads),
 # nginx-granian (nginx buffering in front of granian-wsgi on a Unix socket), nginx-gunicorn.
@@ -29,6 +30,11 @@ export SEATCLOCK_DB_CONN_MAX_AGE=600 SEATCLOCK_CHANNEL_PREFIX=${SEATCLOCK_CHANNE
 RUN=$(mktemp -d -t seatclock-servers.XXXXXX)
 export PROMETHEUS_MULTIPROC_DIR=$RUN/metrics
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR" "$RUN/nginx"
+if [[ " ${CANDIDATES[*]} " == *" nginx-"* ]] && ! command -v nginx >/dev/null 2>&1; then
+  echo "Installing nginx from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+fi
+command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 read -r FIRST LAST < <(psql "$DATABASE_URL" -qAtF' ' -c "select min(id), max(id) from seats_seat")
 .venv/bin/python manage.py collectstatic --noinput -v0
 
