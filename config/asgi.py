@@ -25,6 +25,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from config.buffered_wsgi import BufferedWSGI  # noqa: E402
+from core.middleware import DRAIN_LIMIT  # noqa: E402
 from core.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -33,6 +34,7 @@ application = ProtocolTypeRouter(
             django_wsgi_app,
             threads=settings.SEATCLOCK_HTTP_THREADS,
             max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            drain=DRAIN_LIMIT,
             # The in-memory channel layer (run.sh's demo, one process) keeps its queues on this
             # event loop: live events published by a view must be sent from it.
             loop_for_async_to_sync=settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"),

@@ -6,8 +6,12 @@ threads, are each held by one slow client until it finishes).  This adapter keep
 property and adds no cost of Django's ASGI path (an async middleware chain and a new thread
 per request, which also defeats persistent database connections):
 
-1. the request body is read on the event loop, whole (at most ``max_body`` bytes: beyond,
-   413 and nothing reaches Django);
+1. the request body is read on the event loop, whole — at most ``max_body`` bytes are kept:
+   a larger body is read on and discarded (up to ``drain`` bytes, so that a client still
+   sending can read the answer rather than a reset), then the request goes on with no body and
+   its real ``Content-Length``, for the application to refuse (Seatclock's
+   ``core.middleware.RequestLimitsMiddleware`` answers 413 in the API's envelope); beyond
+   ``drain`` bytes the connection is answered 413 at once and closed;
 2. only then does the WSGI application (Django's, unchanged) run, in a small pool of threads
    of this process (``threads``; each keeps its own persistent database connection);
 3. its response is collected in that thread and sent back on the event loop.
@@ -92,7 +96,13 @@ class BufferedWSGI:
     """ASGI HTTP application running a WSGI ``app`` on complete requests (module docstring)."""
 
     def __init__(
-        self, app: WsgiApp, *, threads: int = 1, max_body: int = 2_621_440, loop_for_async_to_sync: bool = False
+        self,
+        app: WsgiApp,
+        *,
+        threads: int = 1,
+        max_body: int = 2_621_440,
+        drain: int = 32 * 1024 * 1024,
+        loop_for_async_to_sync: bool = False,
     ) -> None:
         """``loop_for_async_to_sync``: run ``app`` through asgiref's ``sync_to_async``, so that
         ``async_to_sync`` inside it runs on this event loop (needed by a channel layer whose
@@ -100,6 +110,7 @@ class BufferedWSGI:
         (docs/benchmarks.md), so the default is a plain thread-pool hand-off."""
         self.app = app
         self.max_body = max_body
+        self.drain = drain
         self.threads = threads
         self.loop_for_async_to_sync = loop_for_async_to_sync
         self._executor: ThreadPoolExecutor | None = None
@@ -119,15 +130,20 @@ class BufferedWSGI:
                 return  # the client left before its request was complete: nothing to run
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > self.drain:
                 headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
                 await send({"type": "http.response.start", "status": 413, "headers": headers})
                 await send({"type": "http.response.body", "body": TOO_LARGE})
                 return
-            chunks.append(chunk)
+            if size <= self.max_body:
+                chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        environ = wsgi_environ(scope, b"".join(chunks))
+        if size > self.max_body:  # read and discarded: the application refuses it by its length
+            environ = wsgi_environ(scope, b"")
+            environ["CONTENT_LENGTH"] = str(size)
+        else:
+            environ = wsgi_environ(scope, b"".join(chunks))
         if self.loop_for_async_to_sync:
             run = sync_to_async(run_wsgi, thread_sensitive=False, executor=self.executor())
             status, headers, body = await run(self.app, environ)

@@ -1,6 +1,6 @@
 """config.asgi's HTTP path (config.buffered_wsgi) driven as an ASGI server drives it: Django
 runs only on complete requests, a body may arrive in pieces, an oversized body is refused
-before Django, a client that leaves mid-request leaves nothing behind."""
+by its length (read and dropped first), a client that leaves mid-request leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -66,15 +66,34 @@ def test_a_body_in_pieces_is_one_request(venue):
     assert Reservation.objects.get().pk == created["id"]
 
 
-def test_an_oversized_body_is_refused_before_django(venue):
+def test_an_oversized_body_is_read_and_dropped_then_refused_by_its_length(venue):
+    """The client gets to send it all (no reset while it writes), Django never holds it, and the
+    one refusal in the envelope comes from Django's request-limits middleware."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     chunk = b" " * (limit // 2)
     sent = exchange(
         "POST",
         "/api/reservations",
-        [{"type": "http.request", "body": chunk, "more_body": True} for _ in range(3)],
+        [{"type": "http.request", "body": chunk, "more_body": i < 2} for i in range(3)],
     )
     assert sent[0]["status"] == 413
+    error = json.loads(sent[1]["body"])["error"]
+    assert error["code"] == "PAYLOAD_TOO_LARGE" and error["details"] == {"max_bytes": limit}
+    assert Reservation.objects.count() == 0
+
+
+def test_a_body_beyond_the_drain_limit_is_refused_at_once(venue):
+    from core.middleware import DRAIN_LIMIT
+
+    chunk = b" " * (1024 * 1024)
+    count = DRAIN_LIMIT // len(chunk) + 1
+    sent = exchange(
+        "POST",
+        "/api/reservations",
+        [{"type": "http.request", "body": chunk, "more_body": True} for _ in range(count)],
+    )
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
     assert json.loads(sent[1]["body"])["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert Reservation.objects.count() == 0
 
