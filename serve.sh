@@ -4,23 +4,24 @@
 #   DATABASE_URL=postgres://… REDIS_URL=redis://… ./serve.sh
 #
 # What runs (docs/benchmarks.md has the measurements behind the choice):
-#   - gunicorn, WORKERS sync WSGI workers, on HOST:PORT: the REST API, the seat-map page, the
-#     admin, /health, /metrics and the static files (WhiteNoise, after collectstatic).  One
-#     request at a time per worker, so each keeps one persistent PostgreSQL connection
-#     (SEATCLOCK_DB_CONN_MAX_AGE, health-checked before reuse).
-#   - uvicorn, WS_WORKERS ASGI processes on one shared socket HOST:WS_PORT: /ws/updates.  The
-#     page is told that port (SEATCLOCK_WS_PUBLIC_PORT).  Database connections there are per request.
+#   - Granian (a Rust HTTP server), WORKERS processes serving config.asgi on HOST:PORT, one
+#     origin for everything: the REST API, the seat-map page, /ws/updates, the admin, /health,
+#     /metrics and the static files (WhiteNoise, after collectstatic).  Granian reads every
+#     connection in Rust and config.buffered_wsgi hands Django only complete requests, so
+#     clients that trickle headers or bodies cost a connection each, never a worker.  Django
+#     runs in SEATCLOCK_HTTP_THREADS threads per process (default 1), each with one persistent
+#     PostgreSQL connection (SEATCLOCK_DB_CONN_MAX_AGE, health-checked before reuse).
 #   - Seatclock's NTP server on udp/NTP_PORT (like run.sh), unless SEATCLOCK_NTP_SERVER points elsewhere.
 # Events cross processes through Redis (channel layer), and so do the rate-limit counters.
 #
 # Environment:
 #   DATABASE_URL   required, PostgreSQL (postgres://user@host:port/name)
 #   REDIS_URL      required (redis://host:port/db)
-#   HOST / PORT    HTTP (default 127.0.0.1:8000);  WS_PORT  WebSocket (default PORT+1)
-#   WORKERS        gunicorn workers (default 2 × cores);  WS_WORKERS  uvicorn processes (default 2)
+#   HOST / PORT    HTTP and WebSocket (default 127.0.0.1:8000)
+#   WORKERS        Granian worker processes (default: the number of cores)
 #   SEATCLOCK_MODE production (default here) needs SECRET_KEY and ALLOWED_HOSTS; demo does not
 #   NTP_PORT       default 1123;  SEATCLOCK_NTP_SERVER  default 127.0.0.1:NTP_PORT (started here)
-#   SKIP_INSTALL=1 use .venv as it is (no pip);  SEED_VENUE  ROWSxSEATS for an empty database (default 10x10);  ACCESS_LOG=1  gunicorn's access log
+#   SKIP_INSTALL=1 use .venv as it is (no pip);  SEED_VENUE  ROWSxSEATS for an empty database (default 10x10);  ACCESS_LOG=1  Granian's access log
 # Ctrl-C or SIGTERM stops every process it started, gracefully, and waits for them.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -47,12 +48,10 @@ fi
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-WS_PORT=${WS_PORT:-$((PORT + 1))}
-WORKERS=${WORKERS:-$((2 * $(nproc)))}
-WS_WORKERS=${WS_WORKERS:-2}
+WORKERS=${WORKERS:-$(nproc)}
 NTP_PORT=${NTP_PORT:-1123}
 SEED_VENUE=${SEED_VENUE:-10x10}
-export SEATCLOCK_WS_PUBLIC_PORT=$WS_PORT
+export SEATCLOCK_WS_PUBLIC_PORT=0  # the page opens its WebSocket on its own origin
 # /metrics adds up the request metrics of every process (prometheus_client multiprocess mode).
 if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
   PROMETHEUS_MULTIPROC_DIR=$(mktemp -d -t seatclock-metrics.XXXXXX)
@@ -74,7 +73,7 @@ shutdown() {
   stopping=1
   trap - INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  # gunicorn and uvicorn finish the requests in flight (graceful timeout 10 s), then exit.
+  # Granian finishes the requests in flight (its workers are killed after 10 s), then exits.
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   [ "${own_metrics_dir:-0}" = 1 ] && rm -rf "$PROMETHEUS_MULTIPROC_DIR"
   return 0
@@ -89,21 +88,16 @@ if [ "${SEATCLOCK_NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
   pids+=($!)
 fi
 
-access_log=()
-[ "${ACCESS_LOG:-0}" = 1 ] && access_log=(--access-logfile -)
-SEATCLOCK_DB_CONN_MAX_AGE=${SEATCLOCK_DB_CONN_MAX_AGE:-600} .venv/bin/gunicorn config.wsgi:application \
-  --bind "$HOST:$PORT" --workers "$WORKERS" --worker-class sync --backlog 2048 \
-  --graceful-timeout 10 --timeout 30 --log-level warning "${access_log[@]+"${access_log[@]}"}" &
+access_log=(--no-access-log)
+[ "${ACCESS_LOG:-0}" = 1 ] && access_log=(--access-log)
+# asginl: ASGI without the lifespan protocol (Django and Channels do not use it).
+SEATCLOCK_DB_CONN_MAX_AGE=${SEATCLOCK_DB_CONN_MAX_AGE:-600} .venv/bin/granian config.asgi:application \
+  --interface asginl --host "$HOST" --port "$PORT" --workers "$WORKERS" --backlog 2048 \
+  --workers-kill-timeout 10 --log-level warning "${access_log[@]}" &
 pids+=($!)
 
-SEATCLOCK_DB_CONN_MAX_AGE=0 .venv/bin/uvicorn config.asgi:application \
-  --host "$HOST" --port "$WS_PORT" --workers "$WS_WORKERS" --timeout-graceful-shutdown 10 \
-  --ws-per-message-deflate false \
-  --log-level warning --no-access-log &
-pids+=($!)
-
-echo "Seatclock (production serving): http://${HOST}:${PORT}/  WebSocket ws://${HOST}:${WS_PORT}/ws/updates" \
-  " (${WORKERS} gunicorn workers, ${WS_WORKERS} uvicorn processes, NTP udp/${NTP_PORT}; Ctrl-C stops)"
+echo "Seatclock (production serving): http://${HOST}:${PORT}/  WebSocket ws://${HOST}:${PORT}/ws/updates" \
+  " (Granian, ${WORKERS} workers, NTP udp/${NTP_PORT}; Ctrl-C stops)"
 set +e
 wait -n "${pids[@]}"
 status=$?

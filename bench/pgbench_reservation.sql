@@ -4,7 +4,7 @@
 \set seat random(:first, :last)
 \set node random(1, 5)
 BEGIN;
-SELECT id, "row", number, (SELECT mode FROM reservations_consistencysettings WHERE id = 1 LIMIT 1) AS cluster_mode
+SELECT id, "row", number, (SELECT mode FROM timesync_consistencysettings WHERE id = 1 LIMIT 1) AS cluster_mode
   FROM seats_seat WHERE id = :seat ORDER BY "row", number LIMIT 1 FOR UPDATE;
 SELECT server_id, offset_seconds, drift_ppm, offset_since FROM timesync_servernode WHERE server_id = 'server-' || :node LIMIT 1;
 SELECT id, created_at, customer_name FROM reservations_reservation

@@ -1,5 +1,6 @@
 -- wrk script: POST /api/reservations on random seats through random nodes.
---   wrk -t2 -c32 -d15s -s bench/reserve.lua http://127.0.0.1:8000 -- FIRST_SEAT_ID LAST_SEAT_ID
+--   wrk -t2 -c32 -d15s -s bench/reserve.lua http://127.0.0.1:8000 -- FIRST_SEAT_ID LAST_SEAT_ID [PATH]
+-- PATH (default /api/reservations): /bench/insert for the reference view (bench/reference/).
 -- A 201 and a 409 (the node sees the seat as taken) are both valid answers of the rule; any
 -- other status is an error, and so is a socket error.  done() prints one JSON line (prefix
 -- "RESULT ") that bench/run_all.sh collects.
@@ -16,6 +17,7 @@ end
 function init(args)
   first_seat = tonumber(args[1] or "1")
   last_seat = tonumber(args[2] or "100")
+  path = args[3] or "/api/reservations"
   math.randomseed(os.time() * 1000 + id)
   created, taken, other = 0, 0, 0
   wrk.method = "POST"
@@ -30,7 +32,7 @@ function request()
   -- address when the server trusts one proxy (NUM_PROXIES=1, as bench/run_all.sh sets it).
   local headers = {["Content-Type"] = "application/json",
                    ["X-Forwarded-For"] = string.format("127.%d.%d.%d", math.random(0, 255), math.random(0, 255), math.random(1, 254))}
-  return wrk.format("POST", "/api/reservations", headers, body)
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)

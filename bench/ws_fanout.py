@@ -9,8 +9,8 @@ before the 201 arrives: such deliveries count as 0 ms late (and are reported sep
 The delay from sending the POST is reported too.  The reservations are cancelled afterwards.
 
     python bench/ws_fanout.py --url http://127.0.0.1:8000 --subscribers 100 500 --reservations 20
-    # serve.sh: HTTP and WebSocket on different ports; one event every 0.25 s
-    python bench/ws_fanout.py --url http://127.0.0.1:8000 --ws-url ws://127.0.0.1:8001 \
+    # serve.sh (one origin), one event every 0.25 s, as bench/run_all.sh runs it
+    python bench/ws_fanout.py --url http://127.0.0.1:8000 \
         --subscribers 500 --reservations 40 --interval 0.25
 
 Requests carry a random ``X-Forwarded-For``, so a server trusting one proxy (NUM_PROXIES=1)
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--subscribers", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--reservations", type=int, default=20)
-    parser.add_argument("--ws-url", default=None, help="WebSocket server when not --url (serve.sh: ws://HOST:WS_PORT)")
+    parser.add_argument("--ws-url", default=None, help="WebSocket server when not on --url's origin")
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between POSTs (default 0: back to back)")
     args = parser.parse_args()
     for n in args.subscribers:

@@ -1,51 +1,44 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+"""ASGI entry point: HTTP through Django's WSGI handler on complete requests
+(:mod:`config.buffered_wsgi`: slow clients cost a coroutine, not a worker), WebSockets through
+Channels.  serve.sh (Granian) and run.sh (Daphne) serve this one application: the page, the
+API and ``/ws/`` on one origin.
 
-HTTP requests run Django's whole middleware chain and the view synchronously, in one worker
-thread per request (:class:`SyncChainASGIHandler`), the way the WSGI handler runs them.  Django's
-own ASGI handler runs an async-capable middleware asynchronously and hops from the worker thread
-back to the server's event loop (``async_to_sync``) at every boundary between a sync-only
-middleware (WhiteNoise, ours) and an async one.  A worker thread waiting on such a hop waits for
-the event loop; when the server stops (Daphne on SIGTERM/SIGINT cancels the requests in flight,
-then stops its loop), those waits never end, and Python's exit, which joins the worker threads,
-hangs: Daphne logged "Killed N pending application instances" and stayed alive after load.
-With no hop back, an in-flight request's thread finishes its database work on its own and the
-process exits.  (Live events from that thread go to the loop with a bounded wait:
-``core.events``.)
-"""
+The WSGI handler runs the whole middleware chain and the view in one worker thread, with no hop
+back to the server's event loop.  (Django's own ASGI handler hops back at every boundary between
+a sync-only and an async middleware; when Daphne stops on SIGTERM/SIGINT it cancels requests and
+stops its loop, those waits never end and the process never exits — "Killed N pending
+application instances", issue 11.  Live events from a worker thread reach the loop with a
+bounded wait: ``core.events``.)"""
 
 import os
 
-import django
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-
-class SyncChainASGIHandler(ASGIHandler):
-    """Django's ASGI handler with the middleware chain loaded in sync mode (as for WSGI) and
-    entered once through ``sync_to_async``: one worker thread per request, no hop back to the
-    event loop."""
-
-    def load_middleware(self, is_async: bool = False) -> None:
-        super().load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
-
-
-# Initialise Django (apps, models) before importing anything that touches the ORM; what
-# django.core.asgi.get_asgi_application() does, with our handler.
-django.setup(set_prefix=False)
-django_asgi_app = SyncChainASGIHandler()
+# Initialise Django (apps, models) before importing anything that touches the ORM.
+django_wsgi_app = get_wsgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from config.buffered_wsgi import BufferedWSGI  # noqa: E402
+from core.middleware import DRAIN_LIMIT  # noqa: E402
 from core.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BufferedWSGI(
+            django_wsgi_app,
+            threads=settings.SEATCLOCK_HTTP_THREADS,
+            max_body=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            drain=DRAIN_LIMIT,
+            # The in-memory channel layer (run.sh's demo, one process) keeps its queues on this
+            # event loop: live events published by a view must be sent from it.
+            loop_for_async_to_sync=settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer"),
+        ),
         # Live updates (/ws/updates, DESIGN §5).  The origin must be an allowed host.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -294,8 +294,11 @@ SEATCLOCK_EVENTS_TIMEOUT = _seconds("SEATCLOCK_EVENTS_TIMEOUT", 1.0)
 # that live events still reach it; on a failure, a gap or 5 heartbeats of silence its clients get
 # a "stale" frame and are closed, so they reconnect and re-read the API (core/consumers.py).
 SEATCLOCK_WS_HEARTBEAT = _seconds("SEATCLOCK_WS_HEARTBEAT", 1.0)
+# Threads per server process running Django on complete HTTP requests (config/asgi.py,
+# config/buffered_wsgi.py); each keeps its own database connection.
+SEATCLOCK_HTTP_THREADS = _int("SEATCLOCK_HTTP_THREADS", 1, minimum=1)
 # Where the seat-map page opens its WebSocket: 0 = the page's own host and port (run.sh: Daphne
-# serves both); serve.sh serves HTTP with gunicorn and /ws/ on another port.
+# serves both, and so does serve.sh's Granian); a deployment serving /ws/ elsewhere sets it.
 SEATCLOCK_WS_PUBLIC_PORT = _int("SEATCLOCK_WS_PUBLIC_PORT", 0)
 
 # --- NTP and the clock model ----------------------------------------------------------------------
@@ -353,10 +356,8 @@ REST_FRAMEWORK = {
         *(["rest_framework.authentication.SessionAuthentication"] if SEATCLOCK_PRODUCTION else []),
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "ops.throttling.ApiRateThrottle",
-        "ops.throttling.ReservationRateThrottle",
-    ],
+    # Both limits (ops.throttling.LIMITS), counted in one Redis round trip per request.
+    "DEFAULT_THROTTLE_CLASSES": ["ops.throttling.RateLimits"],
     "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",

@@ -158,8 +158,21 @@ class UpdatesConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Channels' consumer loop; whatever ends it, the connection leaves its groups."""
         self.topics = set()
+        self._task = asyncio.current_task()
+        self._closing_stale = False
         try:
             await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self._closing_stale:
+                raise
+            # Told stale by the layer monitor: close from this task, the one reading the socket.
+            # (Granian acts on a close only once the task awaiting receive() has stopped.)
+            if self._task is not None:
+                self._task.uncancel()
+            try:
+                await self.close(code=TRY_AGAIN_LATER)
+            except OSError:
+                pass  # already gone
         finally:
             await self._leave_all()
 
@@ -233,12 +246,19 @@ class UpdatesConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         await self._send_text(text if isinstance(text, str) else json.dumps(message))
 
     async def stale(self) -> None:
-        """Tell the client its feed missed events, and close: it reconnects and re-reads."""
+        """Tell the client its feed missed events, and close (code 1013, try again later): it
+        reconnects and re-reads.  Called from the layer monitor's task: the close itself is
+        sent by the consumer's own task, which this stops waiting for the client."""
         try:
             await self._send_json({"type": "stale", "data": {"reason": "live_updates_interrupted"}})
-            await self.close(code=TRY_AGAIN_LATER)
         except (OSError, StopConsumer):
-            pass  # already gone
+            return  # already gone
+        task = getattr(self, "_task", None)
+        if task is None or task is asyncio.current_task():
+            await self.close(code=TRY_AGAIN_LATER)
+            return
+        self._closing_stale = True
+        task.cancel()
 
     def _current(self) -> list[str]:
         return [t for t in events.TOPICS if t in self.topics]

@@ -10,13 +10,15 @@ hung one (Redis not answering) costs the request at most ``SEATCLOCK_EVENTS_TIME
 
 Publishing from synchronous code (every view and service) used to go through
 ``async_to_sync``, which outside an ASGI server builds a thread, an event loop and therefore a
-fresh Redis connection for every event.  A network layer (channels-redis) is now driven from
-one event loop per process, in a daemon thread, reused for every event: the caller still
-waits for the send to finish, so events leave in order and before the response does.  The
-in-memory layer (tests, the single-process demo) must send on the loop its consumers live on:
-from a request's worker thread under an ASGI server, that is the server's loop, reached with a
-wait bounded like the others (a stopped server's loop never answers: the event is dropped and
-logged, and the thread finishes, so the server can exit); elsewhere ``async_to_sync``.
+fresh Redis connection for every event.  The production layer (channels-redis pub/sub) is now
+sent to by a synchronous ``PUBLISH`` from the caller's thread; another network layer is driven
+from one event loop per process, in a daemon thread, reused for every event.  Either way the
+caller waits for the send to finish, so events leave in order and before the response does.
+The in-memory layer (tests, the single-process demo) must send on the loop its consumers live
+on: from a request's worker thread under an ASGI server, that is the server's loop, reached
+with a wait bounded like the others (a stopped server's loop never answers: the event is
+dropped and logged, and the thread finishes, so the server can exit); elsewhere
+``async_to_sync``.
 
 The message is also serialized to JSON once here (``text``), not once per subscriber.
 
@@ -41,8 +43,10 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, ClassVar, Protocol
 
+import redis
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer  # type: ignore[import-untyped]
 from django.conf import settings
 from django.db import transaction
 
@@ -124,6 +128,39 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     return loop
 
 
+class _PubSubPublisher:
+    """``RedisPubSubChannelLayer.group_send`` done from the caller's own thread: the same
+    ``PUBLISH`` (channel ``<prefix>__group__<group>``, the layer's own serializer) through a
+    synchronous redis-py client, without the hop to the publisher loop's thread and its event
+    loop — a third of the CPU of an event (docs/benchmarks.md).  For a layer on one Redis host
+    given by URL (``settings.CHANNEL_LAYERS`` as Seatclock writes it); other layers use the loop.
+    A Redis that does not answer costs at most the events timeout (socket timeouts)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, float], Any] = {}
+
+    @staticmethod
+    def address(layer: Any) -> str | None:
+        if not isinstance(layer, RedisPubSubChannelLayer):
+            return None
+        hosts = layer._kwargs.get("hosts") or []
+        if len(hosts) != 1:
+            return None
+        host = hosts[0]
+        return host.get("address") if isinstance(host, dict) else host if isinstance(host, str) else None
+
+    def publish(self, layer: Any, address: str, group: str, event: dict[str, Any], timeout: float) -> None:
+        client = self._clients.get((address, timeout))
+        if client is None:  # redis-py's pool is thread-safe and resets itself after a fork
+            client = redis.Redis.from_url(address, socket_timeout=timeout, socket_connect_timeout=timeout)
+            self._clients[(address, timeout)] = client
+        prefix = layer._kwargs.get("prefix", "asgi")
+        client.publish(f"{prefix}__group__{group}", layer.serialize(event))
+
+
+_pubsub = _PubSubPublisher()
+
+
 def _group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
     if isinstance(layer, InMemoryChannelLayer):
         loop = _server_loop()
@@ -138,6 +175,8 @@ def _group_send(layer: Any, group: str, event: dict[str, Any]) -> None:
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise ServerStopping(f"the server's event loop did not take the event within {_timeout():g} s") from None
+    elif address := _pubsub.address(layer):
+        _pubsub.publish(layer, address, group, event, _timeout())
     else:
         _publisher.run(layer.group_send(group, event), _timeout())
 

@@ -13,8 +13,10 @@ of it these classes:
 - exempt authenticated staff;
 - remember limit/remaining/reset on the request, which :class:`RateLimitHeadersMiddleware`
   turns into ``X-RateLimit-*`` headers (the tightest limit that applied);
-- on Redis, count with one atomic script per request instead of DRF's read-then-write (two
-  round trips, and concurrent requests of one client could overwrite each other's stamps).
+- on Redis, count every limit that applies to a request with one atomic script
+  (:class:`RateLimits`: one round trip per request for both scopes, instead of DRF's
+  read-then-write per scope — four round trips, and concurrent requests of one client could
+  overwrite each other's stamps).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import math
 
 from django.conf import settings
 from django.core.cache import caches
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from core.permissions import is_staff
 from ops.cache import ReusedClientRedisCache
@@ -55,6 +57,9 @@ def client_address(request) -> str:
 
 
 class _IpRateThrottle(SimpleRateThrottle):
+    """One rate limit (a scope, a rate, the requests it applies to), counted per client.
+    :class:`RateLimits` counts every limit that applies to a request together."""
+
     rate_setting = ""  # the setting holding "N/period"
     timer = staticmethod(clock.host_timestamp)
 
@@ -73,38 +78,28 @@ class _IpRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
-    def allow_request(self, request, view) -> bool:
+    def counts(self, request, view) -> bool:
+        """Whether this limit counts ``request`` (limits on, it applies, not staff); reads the rate."""
         if not settings.SEATCLOCK_RATE_LIMITS or not self.applies(request, view):
-            return True
+            return False
         if is_staff(getattr(request, "user", None)):
-            return True
+            return False
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        try:
-            backend = caches["default"]
-            if isinstance(backend, ReusedClientRedisCache):
-                allowed = self._allow_in_redis(backend, request, view)
-            else:
-                allowed = super().allow_request(request, view)
-                self.count, self.oldest = len(self.history), (self.history[-1] if self.history else self.now)
-        except Exception:
-            # The counters live in the cache (Redis when REDIS_URL is set).  Without them the
-            # limit cannot be counted: fail open rather than answer every request with a 500.
-            logger.warning("rate limit %s not applied: cache unavailable", self.scope, exc_info=True)
-            return True
-        self._remember(request, allowed)
-        return allowed
+        return True
 
-    def _allow_in_redis(self, backend: ReusedClientRedisCache, request, view) -> bool:
-        """DRF's sliding log (drop stamps older than the window; refuse at the limit; else
-        record now), as one atomic script: one round trip instead of a read and a write,
-        and no lost updates between processes counting the same client."""
-        key = backend.make_and_validate_key(f"throttle-log_{self.get_cache_key(request, view)}")
-        self.now = self.timer()
-        client = backend._cache.get_client(key, write=True)
-        allowed, self.count, oldest = _sliding_log(client, key, self.now, self.duration, self.num_requests)
-        self.oldest = float(oldest)
-        return bool(allowed)
+    def allow_request(self, request, view) -> bool:
+        """DRF's counting in the Django cache (local memory: tests, the demo), for this limit alone."""
+        if not self.counts(request, view):
+            return True
+        try:
+            allowed = super().allow_request(request, view)
+        except Exception:
+            _unavailable(self)
+            return True
+        self.count, self.oldest = len(self.history), (self.history[-1] if self.history else self.now)
+        self.remember(request, allowed)
+        return allowed
 
     def wait(self) -> float | None:
         """DRF's ``wait()`` from the count and oldest stamp (either counting path)."""
@@ -114,7 +109,7 @@ class _IpRateThrottle(SimpleRateThrottle):
             return None
         return remaining_duration / float(available_requests)
 
-    def _remember(self, request, allowed: bool) -> None:
+    def remember(self, request, allowed: bool) -> None:
         # After a success the new request is already counted.
         remaining = max(0, self.num_requests - self.count)
         state = {"limit": self.num_requests, "remaining": remaining, "reset": math.ceil(self.oldest + self.duration)}
@@ -124,34 +119,98 @@ class _IpRateThrottle(SimpleRateThrottle):
             setattr(django_request, STATE_ATTR, state)
 
 
-# KEYS[1]: the client's log, newest stamp first.  ARGV: now, window (s), limit.
-# Returns {allowed (0/1), count after this request, oldest stamp (a string: Lua numbers in
-# replies are truncated to integers)}.
+def _unavailable(limit: _IpRateThrottle) -> None:
+    # The counters live in the cache (Redis when REDIS_URL is set).  Without them the limit
+    # cannot be counted: fail open rather than answer every request with a 500.
+    logger.warning("rate limit %s not applied: cache unavailable", limit.scope, exc_info=True)
+
+
+# KEYS: one client log per limit, newest stamp first.  ARGV: now, then window (s) and limit of
+# each key.  Per key, DRF's sliding log: drop stamps older than the window; refuse at the limit;
+# else record now.  Returns, per key, {allowed (0/1), count after this request, oldest stamp (a
+# string: Lua numbers in replies are truncated to integers)}.
 _SLIDING_LOG_LUA = """
-local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-while true do
-  local last = redis.call('LINDEX', key, -1)
-  if last and tonumber(last) <= now - window then redis.call('RPOP', key) else break end
+local now, reply = tonumber(ARGV[1]), {}
+for i, key in ipairs(KEYS) do
+  local window, limit = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  while true do
+    local last = redis.call('LINDEX', key, -1)
+    if last and tonumber(last) <= now - window then redis.call('RPOP', key) else break end
+  end
+  local count = redis.call('LLEN', key)
+  local allowed = 0
+  if count < limit then
+    redis.call('LPUSH', key, ARGV[1])
+    redis.call('EXPIRE', key, math.ceil(window))
+    count = count + 1
+    allowed = 1
+  end
+  table.insert(reply, allowed)
+  table.insert(reply, count)
+  table.insert(reply, redis.call('LINDEX', key, -1) or ARGV[1])
 end
-local count = redis.call('LLEN', key)
-local allowed = 0
-if count < limit then
-  redis.call('LPUSH', key, ARGV[1])
-  redis.call('EXPIRE', key, math.ceil(window))
-  count = count + 1
-  allowed = 1
-end
-return {allowed, count, redis.call('LINDEX', key, -1) or ARGV[1]}
+return reply
 """
 _scripts: dict[int, object] = {}
 
 
-def _sliding_log(client, key: str, now: float, window: float, limit: int) -> tuple[int, int, bytes]:
+def _sliding_logs(client, keys: list[str], now: float, limits: list[tuple[float, int]]) -> list[tuple[int, int, bytes]]:
+    """Count one request in every log of ``keys`` (with its ``(window, limit)``), atomically."""
     script = _scripts.get(id(client))
     if script is None:
         script = _scripts[id(client)] = client.register_script(_SLIDING_LOG_LUA)
-    allowed, count, oldest = script(keys=[key], args=[repr(now), window, limit])
-    return allowed, count, oldest
+    args: list[object] = [repr(now)]
+    for window, limit in limits:
+        args += [window, limit]
+    flat = script(keys=keys, args=args)
+    return [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+
+
+class RateLimits(BaseThrottle):
+    """Every rate limit of :data:`LIMITS` that applies to a request, counted together.
+
+    On Redis one script counts them all: one round trip per request whatever the number of
+    limits, and no lost updates between processes counting the same client.  On another cache
+    (local memory) each limit counts on its own, DRF's way.  Refused by any limit: 429, with
+    the longest ``wait()`` of the limits that refused as ``Retry-After``.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        counting = [limit for limit in (cls() for cls in LIMITS) if limit.counts(request, view)]
+        self.refused: list[_IpRateThrottle] = []
+        if not counting:
+            return True
+        backend = caches["default"]
+        if isinstance(backend, ReusedClientRedisCache):
+            self.refused = self._count_in_redis(backend, counting, request, view)
+        else:
+            self.refused = [limit for limit in counting if not limit.allow_request(request, view)]
+        return not self.refused
+
+    @staticmethod
+    def _count_in_redis(backend: ReusedClientRedisCache, counting, request, view) -> list[_IpRateThrottle]:
+        keys = [
+            backend.make_and_validate_key(f"throttle-log_{limit.get_cache_key(request, view)}") for limit in counting
+        ]
+        now = clock.host_timestamp()
+        try:
+            client = backend._cache.get_client(keys[0], write=True)
+            outcomes = _sliding_logs(client, keys, now, [(limit.duration, limit.num_requests) for limit in counting])
+        except Exception:
+            for limit in counting:
+                _unavailable(limit)
+            return []
+        refused = []
+        for limit, (allowed, count, oldest) in zip(counting, outcomes, strict=True):
+            limit.now, limit.count, limit.oldest = now, count, float(oldest)
+            limit.remember(request, bool(allowed))
+            if not allowed:
+                refused.append(limit)
+        return refused
+
+    def wait(self) -> float | None:
+        waits = [w for w in (limit.wait() for limit in self.refused) if w is not None]
+        return max(waits, default=None)
 
 
 class ApiRateThrottle(_IpRateThrottle):
@@ -170,6 +229,10 @@ class ReservationRateThrottle(_IpRateThrottle):
 
     def applies(self, request, view) -> bool:
         return request.method == "POST" and getattr(view, "throttle_scope", None) == "reservations"
+
+
+#: The limits :class:`RateLimits` counts (``REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"]``).
+LIMITS: tuple[type[_IpRateThrottle], ...] = (ApiRateThrottle, ReservationRateThrottle)
 
 
 class RateLimitHeadersMiddleware:

@@ -53,10 +53,27 @@ def wait_for(what: str, predicate: Callable[[], Any], *, timeout: float = 30.0, 
         time.sleep(interval)  # polling interval, not a fixed wait
 
 
+class Headers(dict):
+    """Response headers, looked up without regard to case (HTTP header names are
+    case-insensitive: Granian sends them in lower case, Daphne and gunicorn capitalised)."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__((str(k).lower(), v) for k, v in (items.items() if isinstance(items, dict) else items))
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
 @dataclass
 class Reply:
     status: int
-    headers: dict[str, str]
+    headers: Headers
     text: str
 
     def json(self) -> Any:
@@ -86,7 +103,7 @@ def http(
     try:
         conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), data, headers)
         response = conn.getresponse()
-        return Reply(response.status, dict(response.getheaders()), response.read().decode(errors="replace"))
+        return Reply(response.status, Headers(response.getheaders()), response.read().decode(errors="replace"))
     finally:
         conn.close()
 
@@ -426,11 +443,10 @@ class Script:
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.name = name
-        self.port, self.ws_port, self.ntp_port = free_port(), free_port(), free_udp_port()
+        self.port, self.ntp_port = free_port(), free_udp_port()
         self.env = {
             **env,
             "PORT": str(self.port),
-            "WS_PORT": str(self.ws_port),
             "NTP_PORT": str(self.ntp_port),
             "HOST": "127.0.0.1",
             "SKIP_INSTALL": "1",
@@ -446,8 +462,8 @@ class Script:
 
     @property
     def ws_base(self) -> str:
-        """Where ``/ws/updates`` is served: serve.sh's uvicorn port, run.sh's own."""
-        return f"ws://127.0.0.1:{self.ws_port if self.name == './serve.sh' else self.port}"
+        """Where ``/ws/updates`` is served: the page's own origin (both scripts)."""
+        return f"ws://127.0.0.1:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -461,8 +477,6 @@ class Script:
         def up() -> bool:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log()[-3000:]}")
-            if self.name == "./serve.sh" and not answers(f"http://127.0.0.1:{self.ws_port}/health/live")():
-                return False
             return answers(self.base + ready)()
 
         wait_for(f"{self.name} answering {ready}", up, timeout=120, interval=0.2)

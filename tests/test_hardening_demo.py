@@ -38,7 +38,6 @@ def demo_env(tmp_path_factory):
             SEATCLOCK_MODE="demo",
             SEATCLOCK_CHANNEL_PREFIX=f"demo-{secrets.token_hex(4)}",
             WORKERS="2",
-            WS_WORKERS="1",
         )
         for name in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SEATCLOCK_RATE_LIMITS", "SEATCLOCK_OPEN_CLOCK_CONTROLS"):
             env.pop(name, None)

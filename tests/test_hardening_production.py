@@ -1,6 +1,6 @@
 """Production hardening, end to end (issue 12): ``./serve.sh`` with ``SEATCLOCK_MODE=production``
-itself — gunicorn and uvicorn running the shipped ``config.wsgi``/``config.asgi`` applications on
-the real settings — over a private PostgreSQL and a private Redis, both with a password in their
+itself — Granian running the shipped ``config.asgi`` application on the real settings — over a
+private PostgreSQL and a private Redis, both with a password in their
 URL (the secrets no page may show).  Each test reproduces one finding of the issue against these
 processes; the destructive ones (Redis killed, PostgreSQL frozen) come last.
 
@@ -80,7 +80,6 @@ def prod(tmp_path_factory):
             ALLOWED_HOSTS="127.0.0.1,localhost",
             SECURE_SSL_REDIRECT="false",
             WORKERS="2",
-            WS_WORKERS="1",
             SEATCLOCK_RATE_LIMIT_API="1000/min",
             SEATCLOCK_WS_HEARTBEAT="0.5",
         )

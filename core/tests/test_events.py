@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import SyncToAsync
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import get_channel_layer
 
 from core import events
 from core.permissions import Audience
+from tests.servers import skip_or_fail
 
 
 class DaemonThreadExecutor(concurrent.futures.Executor):
@@ -119,3 +123,47 @@ def test_an_event_from_a_request_thread_reaches_a_running_server_loop(in_memory_
         loop.call_soon_threadsafe(loop.stop)
         runner.join(5)
         loop.close()
+
+
+# --- The production layer (channels-redis pub/sub on a real Redis) --------------------------
+
+REDIS_URL = "redis://127.0.0.1:6379/7"
+
+
+@pytest.fixture
+def pubsub_layer(settings):
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        skip_or_fail(f"Redis unreachable at 127.0.0.1:6379: {exc}")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}], "prefix": f"test-events-{secrets.token_hex(4)}"},
+        }
+    }
+    yield get_channel_layer()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def test_an_event_published_from_a_plain_thread_reaches_a_pubsub_subscriber(pubsub_layer):
+    message = {"type": "reservation_created", "data": {"id": 7, "customer_name": "Zoë Ünal"}}
+
+    async def scenario() -> dict:
+        channel = await pubsub_layer.new_channel()
+        await pubsub_layer.group_add(events.group_name("reservations", Audience.STAFF), channel)
+        try:
+            # A request thread: no event loop of its own.
+            await asyncio.to_thread(events._send, "reservations", {Audience.STAFF: message})
+            return await asyncio.wait_for(pubsub_layer.receive(channel), 10)
+        finally:
+            await pubsub_layer.group_discard(events.group_name("reservations", Audience.STAFF), channel)
+            await pubsub_layer.flush()
+
+    received = async_to_sync(scenario)()
+    assert received["type"] == "broadcast" and received["topic"] == "reservations"
+    assert received["message"] == message and json.loads(received["text"]) == message
+    # Sent by the synchronous PUBLISH, not through the publisher loop's thread.
+    assert any(address == REDIS_URL for address, _ in events._pubsub._clients)

@@ -64,3 +64,29 @@ def test_the_redis_client_is_built_once_and_reused():
     first = backend._cache.get_client("a", write=True)
     assert backend._cache.get_client("b", write=True) is first
     assert backend._cache.get_client("c") is first  # a single server: reads use the same pool
+
+
+def test_both_limits_of_a_reservation_are_counted_in_one_redis_round_trip(api, limits_on, venue, monkeypatch):
+    import redis
+
+    def reserve_from(seat):
+        body = {"seat_id": seat.pk, "customer_name": "Jeanne Ronde"}
+        return api.post("/api/reservations", body, format="json", REMOTE_ADDR="10.9.8.6")
+
+    assert reserve_from(venue[0]).status_code == 201  # loads the script into Redis
+    commands = []
+    original = redis.Redis.execute_command
+
+    def counting(self, *args, **options):
+        commands.append(args[0])
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counting)
+    response = reserve_from(venue[1])
+    assert response.status_code == 201
+    assert commands == ["EVALSHA"]
+    # Both scopes counted: the reservation limit is the tighter one the headers show.
+    assert response["X-RateLimit-Limit"] == "10" and response["X-RateLimit-Remaining"] == "8"
+    client = cache._cache.get_client(write=True)
+    for scope in ("api", "reservations"):
+        assert client.llen(cache.make_and_validate_key(f"throttle-log_throttle_{scope}_10.9.8.6")) == 2

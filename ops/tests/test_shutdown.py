@@ -213,18 +213,18 @@ def test_run_sh_stops_within_10_s_under_load(database, tmp_path, how):
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 
-# --------------------------------------------------------------------------- serve.sh (gunicorn + uvicorn + ntpserver)
+# --------------------------------------------------------------------------- serve.sh (Granian + ntpserver)
 
 
 def test_serve_sh_stops_within_10_s_under_load(tmp_path):
-    """gunicorn under POSTs, uvicorn holding WebSocket subscribers that receive the events,
-    the NTP server: SIGTERM to serve.sh stops them all within 10 s."""
+    """Granian under POSTs while holding WebSocket subscribers that receive the events, the NTP
+    server: SIGTERM to serve.sh stops them all within 10 s."""
     import asyncio
 
     import websockets
 
     require_servers(redis_url=REDIS_URL)
-    port, ws_port, ntp_port = free_port(), free_port(), free_udp_port()
+    port, ntp_port = free_port(), free_udp_port()
     with scratch_database("seatclock_shutdown_serve") as url:
         env = base_env(
             tmp_path,
@@ -234,16 +234,14 @@ def test_serve_sh_stops_within_10_s_under_load(tmp_path):
             SEATCLOCK_MODE="demo",
             HOST="127.0.0.1",
             PORT=str(port),
-            WS_PORT=str(ws_port),
             NTP_PORT=str(ntp_port),
             WORKERS="2",
-            WS_WORKERS="2",
         )
         log_path = tmp_path / "serve.log"
         with started(["./serve.sh"], env, log_path) as proc:
             wait_for(
                 "serve.sh serving",
-                lambda: proc.poll() is None and answers("127.0.0.1", port) and answers("127.0.0.1", ws_port),
+                lambda: proc.poll() is None and answers("127.0.0.1", port),
                 timeout=120,
             )
             received = Counter()
@@ -251,7 +249,7 @@ def test_serve_sh_stops_within_10_s_under_load(tmp_path):
 
             def subscribers() -> None:
                 async def one() -> None:
-                    url = f"ws://127.0.0.1:{ws_port}/ws/updates"
+                    url = f"ws://127.0.0.1:{port}/ws/updates"
                     async with websockets.connect(url, origin=f"http://127.0.0.1:{port}", open_timeout=10) as ws:
                         await ws.send(json.dumps({"type": "subscribe", "topics": ["reservations"]}))
                         while not stop_ws.is_set():
