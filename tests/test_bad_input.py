@@ -5,6 +5,7 @@ import json
 import pytest
 
 from reservations.models import Reservation
+from reservations.services import reservation_create
 from timesync.models import ServerNode
 
 pytestmark = pytest.mark.django_db
@@ -177,6 +178,47 @@ def test_wrong_content_type_changes_nothing(api, venue):
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
     assert snapshot() == before
+
+
+BODILESS = ["/api/simulation/reset", "/api/simulation/clear-offsets", "/api/time/sync"]
+
+
+@pytest.mark.parametrize("path", BODILESS)
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("text/plain", "a"), ("application/x-www-form-urlencoded", ""), ("multipart/form-data; boundary=x", "")],
+)
+def test_a_cross_site_form_cannot_drive_an_endpoint_that_takes_no_body(api, venue, path, content_type, body):
+    """An HTML form on any web site can POST these content types without a CORS preflight: an
+    endpoint that reads no body must still refuse them (415), or any page could reset a demo."""
+    ServerNode.objects.filter(pk="server-2").update(offset_seconds=5.0)
+    reservation_create(seat_id=venue[0].pk, customer_name="Ann Lee")
+    before = snapshot()
+    response = api.generic("POST", path, body, content_type=content_type, HTTP_ORIGIN="http://evil.example")
+    assert response.status_code == 415, response.content
+    assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/simulation/reset"),
+        ("POST", "/api/simulation/clear-offsets"),
+        ("DELETE", "/api/simulation/remove-offset/server-2"),
+    ],
+)
+def test_a_malformed_body_is_refused_where_no_body_is_read(api, venue, method, path):
+    ServerNode.objects.filter(pk="server-2").update(offset_seconds=5.0)
+    before = snapshot()
+    assert_validation(api.generic(method, path, "garbage", content_type="application/json"))
+    assert snapshot() == before
+
+
+def test_a_bodiless_post_without_content_type_still_works(api, venue):
+    ServerNode.objects.filter(pk="server-2").update(offset_seconds=5.0)
+    assert api.generic("POST", "/api/simulation/clear-offsets", content_type=None).status_code == 200
+    assert ServerNode.objects.get(pk="server-2").offset_seconds == 0
 
 
 def test_time_status_with_unknown_server(api):
