@@ -31,8 +31,7 @@ class ApiView(APIView):
         if request.method in SAFE_METHODS:
             return
         content_type = request.content_type
-        if content_type and not any(
-            parser.media_type == content_type.split(";")[0].strip().lower() for parser in request.parsers
-        ):
+        media_type = content_type.split(";")[0].strip().lower()
+        if media_type and all(parser.media_type != media_type for parser in request.parsers or ()):
             raise UnsupportedMediaType(content_type)
         request.data  # noqa: B018 - parse now: a malformed body is refused where no handler reads it
