@@ -84,6 +84,45 @@ def test_customer_name_of_100_characters_is_fine_and_trimmed(api, venue):
     assert response.json()["customer_name"] == "x" * 100
 
 
+def test_a_name_is_stored_composed_and_counted_as_read(api, venue):
+    """NFC: a decomposed "Zoë" is stored as the composed one, and 60 "é" written as e +
+    combining accent are 60 characters, not 120 (max 100)."""
+    response = api.post("/api/reservations", valid_reservation(venue, customer_name="Zoe\u0308 Smith"), format="json")
+    assert response.status_code == 201 and response.json()["customer_name"] == "Zo\u00eb Smith"
+    response = api.post(
+        "/api/reservations", valid_reservation(venue, seat_id=venue[1].pk, customer_name="e\u0301" * 60), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["customer_name"] == "\u00e9" * 60
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "unknown"),
+    [
+        ("/api/reservations", {"serverid": "server-2"}, "serverid"),
+        ("/api/holds", {"ttl_second": 5}, "ttl_second"),
+        ("/api/simulation/set-offset", {"server_id": "server-2", "offset_seconds": 1, "drift": 3}, "drift"),
+    ],
+)
+def test_an_unknown_key_is_refused_not_ignored(api, venue, path, body, unknown):
+    """A misspelt key is named in a 400, never ignored (``ttl_second`` would otherwise give a
+    600 s hold, ``serverid`` a booking through server-1)."""
+    if path != "/api/simulation/set-offset":
+        body = {**valid_reservation(venue), **body}
+    before = snapshot()
+    error = assert_validation(api.post(path, body, format="json"), unknown)
+    assert len(error["details"]) == 1
+    assert snapshot() == before
+
+
+def test_a_key_given_twice_is_refused(api, venue):
+    before = snapshot()
+    body = f'{{"seat_id": {venue[0].pk}, "customer_name": "Jean Dupont", "seat_id": {venue[1].pk}}}'
+    error = assert_validation(post_raw(api, "/api/reservations", body))
+    assert "seat_id" in error["message"] + json.dumps(error["details"])
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize(
     "body",
     [
