@@ -21,7 +21,7 @@ from rest_framework import serializers
 MAX_BIGINT = 2**63 - 1
 
 
-class InputSerializer(serializers.Serializer):
+class InputSerializer(serializers.Serializer[Any]):
     """The base of every request body's serializer: a key it does not declare is refused —
     400 ``VALIDATION_ERROR``, ``details`` naming each unknown key — instead of being ignored
     (``core.schema.closed_request_bodies`` documents it as ``additionalProperties: false``)."""
