@@ -89,6 +89,10 @@ def seat_map(request: HttpRequest) -> HttpResponse:
     return render(request, "seatmap.html", context)
 
 
+#: What a hold operation's value keeps of its hold: both stamps on its node's clock, both in true time.
+HOLD_TIMES = ("created_at", "expires_at", "recorded_at", "true_expires_at")
+
+
 @require_GET
 def hold_anomalies(request: HttpRequest) -> JsonResponse:
     """``GET /seat-map/hold-anomalies[?seat_id=N]``: the stolen and zombie holds of the recent
@@ -98,7 +102,8 @@ def hold_anomalies(request: HttpRequest) -> JsonResponse:
 
     ``{"anomalies": [{kind: "stolen_hold" | "zombie_hold", seat_id, hold_id, reservation_id,
     explanation, hold: op, witness: op}], "true_time"}``: ``hold`` is the hold's operation,
-    ``witness`` the sale that stole it (``reservation_id`` set) or the ``SEAT_HELD`` refusal that
+    with its ``created_at``/``expires_at`` (its node's clock) and
+    ``recorded_at``/``true_expires_at`` (true time), ``witness`` the sale that stole it (``reservation_id`` set) or the ``SEAT_HELD`` refusal that
     honoured it after its true end; an op is :meth:`lab.checker.Op.record` (true instants, the
     node and what its clock read).  Who may read the history may read this (open in the demo,
     staff only in production: 403 ``PERMISSION_DENIED``); a bad ``seat_id``: 400
@@ -121,7 +126,7 @@ def hold_anomalies(request: HttpRequest) -> JsonResponse:
             "hold_id": a.first.value.get("hold_id"),
             "reservation_id": a.second.value.get("reservation_id") if a.second.ok else None,
             "explanation": a.explanation,
-            "hold": a.first.record(),
+            "hold": {**a.first.record(), **{k: a.first.value.get(k) for k in HOLD_TIMES}},
             "witness": a.second.record(),
         }
         for a in verdict.anomalies

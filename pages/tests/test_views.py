@@ -233,6 +233,10 @@ def test_hold_anomalies_name_the_stolen_and_the_zombie_hold_with_their_witnesses
     assert (theft["seat_id"], theft["hold_id"], theft["reservation_id"]) == (stolen_seat.pk, stolen.pk, thief.pk)
     assert theft["witness"]["node"] == "server-3" and theft["witness"]["f"] == "reserve"
     assert theft["hold"]["node"] == "server-1" and "stolen hold" in theft["explanation"]
+    assert (
+        theft["hold"]["true_expires_at"]
+        == client.get(f"/api/holds?seat_id={stolen_seat.pk}&include_expired=true").json()["holds"][0]["true_expires_at"]
+    )
     ghost = by_kind["zombie_hold"]
     assert (ghost["seat_id"], ghost["hold_id"], ghost["reservation_id"]) == (zombie_seat.pk, zombie.pk, None)
     assert (ghost["witness"]["node"], ghost["witness"]["error"]) == ("server-2", "SEAT_HELD")
