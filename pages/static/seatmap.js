@@ -17,7 +17,7 @@
   }
 
   var TOPICS = ["reservations", "time_sync", "conflicts"];
-  var MARKS = { available: "○", reserved: "●", conflict: "⚠", held: "⏳" };
+  var MARKS = { available: "○", reserved: "●", conflict: "⚠", held: "◷" };
   var STATE_TEXT = { available: _("free"), reserved: _("booked"), conflict: _("double-booked"), held: _("held") };
 
   var seats = new Map(); // seat id -> {id, row, number, label, reservations: Map(id -> reservation), holderId}
@@ -230,7 +230,7 @@
       var li = el("li", null, "hold");
       li.dataset.holdId = h.id;
       var head = el("div", null, "resv__head");
-      head.appendChild(el("span", "⏳ " + h.customer_name, "resv__name"));
+      head.appendChild(el("span", "◷ " + h.customer_name, "resv__name"));
       head.appendChild(el("span", fmt(_("hold #%(id)s through %(node)s, %(ttl)s s"), { id: h.id, node: h.server_id, ttl: h.ttl_seconds })));
       var stolen = anomalies.find(function (a) { return a.hold_id === h.id && a.kind === "stolen_hold"; });
       if (stolen) head.appendChild(el("span", _("stolen"), "tag tag--bad"));
@@ -340,7 +340,11 @@
   function tickHolds() {
     var touched = new Set();
     holds.forEach(function (h) {
-      if (!holdAlive(h)) { holds.delete(h.id); if (timeline) timeline.endHold(h.id, "expired", null); }
+      if (!holdAlive(h)) {
+        holds.delete(h.id);
+        if (timeline) timeline.endHold(h.id, "expired", null);
+        if (seats.has(h.seat_id)) renderSeat(seats.get(h.seat_id));
+      }
       touched.add(h.seat_id);
     });
     touched.forEach(function (id) {
@@ -394,9 +398,10 @@
     if (!button) return;
     var st = seatState(seat);
     var selected = seat.id === selectedId;
-    button.className = "seat seat--" + st + (selected ? " seat--selected" : "");
+    var alsoHeld = (st === "reserved" || st === "conflict") && seatHold(seat.id);
+    button.className = "seat seat--" + st + (alsoHeld ? " seat--also-held" : "") + (selected ? " seat--selected" : "");
     button.dataset.state = st;
-    button.setAttribute("aria-label", seatLabelText(seat, st));
+    button.setAttribute("aria-label", seatLabelText(seat, st) + (alsoHeld ? ", " + fmt(_("while %(name)s's hold is still live"), { name: alsoHeld.customer_name }) : ""));
     button.setAttribute("aria-pressed", selected ? "true" : "false");
     var mark = MARKS[st];
     if (st === "held") {
@@ -1114,7 +1119,7 @@
         if (!theft) throw new Error(_("The checker finds no stolen hold on that seat: run step 1 again."));
         selectSeat(h.seat_id, true);
         timeline.focusHold(h.id);
-        return fmt(_("Stolen hold: server-2 sold %(seat)s at %(sold)s (true time), %(early)s s before Alice's hold truly ended (%(end)s). Alice still believes she holds it."), {
+        return fmt(_("Stolen hold: server-2 sold %(seat)s at %(sold)s, %(early)s s before Alice's hold truly ended (%(end)s)."), {
           seat: seatName(h.seat_id), sold: clockOf(holdStory.bob.recorded_at), early: (HOLD_TTL - holdStory.delay).toFixed(1), end: clockOf(h.true_expires_at) });
       },
     },

@@ -781,7 +781,7 @@
       .attr("y", function (d) { return y(d.lane) + barH / 2 + 11; })
       .text(function (d) {
         var seat = self.seatLabel(d.seatId);
-        return "⏳ " + seat + (d.name ? " " + String(d.name).slice(0, 14) : "") + (d.state === "confirmed" ? " ✓" : "");
+        return "◷ " + seat + (d.name ? " " + String(d.name).slice(0, 14) : "") + (d.state === "confirmed" ? " ✓" : "");
       });
 
     // The checker's anomalies whose witness the cursor has passed.
