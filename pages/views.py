@@ -102,9 +102,9 @@ def hold_anomalies(request: HttpRequest) -> JsonResponse:
 
     ``{"anomalies": [{kind: "stolen_hold" | "zombie_hold", seat_id, hold_id, reservation_id,
     explanation, hold: op, witness: op}], "true_time"}``: ``hold`` is the hold's operation,
-    with its ``created_at``/``expires_at`` (its node's clock) and
-    ``recorded_at``/``true_expires_at`` (true time), ``witness`` the sale that stole it (``reservation_id`` set) or the ``SEAT_HELD`` refusal that
-    honoured it after its true end; an op is :meth:`lab.checker.Op.record` (true instants, the
+    with its ``created_at``/``expires_at`` (its node's clock) and ``recorded_at``/``true_expires_at``
+    (true time); ``witness`` the sale that stole it (``reservation_id`` set) or the ``SEAT_HELD``
+    refusal that honoured it after its true end; an op is :meth:`lab.checker.Op.record` (true instants, the
     node and what its clock read).  Who may read the history may read this (open in the demo,
     staff only in production: 403 ``PERMISSION_DENIED``); a bad ``seat_id``: 400
     ``VALIDATION_ERROR``.  Both in the API's error envelope.

@@ -390,7 +390,8 @@ LABEL_OVERLAPS = """() => {
   const out = [];
   for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
     const a = boxes[i].r, b = boxes[j].r;
-    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left), h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
     if (w > 1 && h > 1) out.push([boxes[i].name, boxes[j].name]);
   }
   return {overlaps: out, labels: boxes.length};
@@ -493,10 +494,12 @@ def test_holds_story_runs_to_the_end_and_the_timeline_links_the_stolen_hold_to_t
     dot = page.locator(f'#tl-canvas g.tl-res[data-id="{bob["id"]}"] circle.tl-dot')
     path = stolen.locator("path.tl-hold-link").get_attribute("d")
     start, end = path.split(" C")[0][1:].split(","), path.split(" ")[-1].split(",")
+    bar_x, bar_w = float(bar.get_attribute("x")), float(bar.get_attribute("width"))
     bar_y = float(bar.get_attribute("y")) + float(bar.get_attribute("height")) / 2
     assert abs(float(start[1]) - bar_y) < 1
-    assert float(bar.get_attribute("x")) <= float(start[0]) <= float(bar.get_attribute("x")) + float(bar.get_attribute("width")) + 1
-    assert abs(float(end[0]) - float(dot.get_attribute("cx"))) < 1 and abs(float(end[1]) - float(dot.get_attribute("cy"))) < 1
+    assert bar_x <= float(start[0]) <= bar_x + bar_w + 1
+    assert abs(float(end[0]) - float(dot.get_attribute("cx"))) < 1
+    assert abs(float(end[1]) - float(dot.get_attribute("cy"))) < 1
     # Server-2's lane shaded from where it judged the hold over to the hold's true end: 15 s.
     window = stolen.locator("rect.tl-hold-window")
     assert float(window.get_attribute("width")) > 50
@@ -530,8 +533,39 @@ def test_phone_clocks_fit_and_timeline_labels_do_not_overlap(demo, browser):
               const scroll = document.querySelector('#clocks .table-scroll');
               const cells = Array.from(document.querySelectorAll('#clocks th, #clocks td, #clocks .sync-button'));
               return {scrolls: scroll.scrollWidth > scroll.clientWidth + 1,
-                      out: cells.filter(c => c.getBoundingClientRect().right > panel.right - 1).map(c => c.textContent)};
+                      out: cells.filter(c => c.getBoundingClientRect().right > panel.right - 1)
+                                .map(c => c.textContent)};
             }"""
         )
         assert fit == {"scrolls": False, "out": []}, (viewport, fit)
         page.context.close()
+
+
+def test_the_timeline_marks_a_zombie_hold_and_links_it_to_the_refusal(demo, browser):
+    import time
+
+    from playwright.sync_api import expect
+
+    demo.api("POST", "/api/simulation/set-offset", {"server_id": "server-2", "offset_seconds": -8})
+    seats = demo.seats()
+    status, hold = demo.api("POST", "/api/holds", {"seat_id": seats["F6"], "customer_name": "Ana", "ttl_seconds": 9})
+    assert status == 201, hold
+    # Truly over after 9 s; server-2, 8 s behind, sees it (stamped 1.5 s in its past) and judges it
+    # live for 7.5 s more.
+    time.sleep(9.5)
+    status, refusal = demo.api(
+        "POST", "/api/reservations", {"seat_id": seats["F6"], "customer_name": "Luc", "server_id": "server-2"}
+    )
+    assert (status, refusal["error"]["code"]) == (409, "SEAT_HELD")
+    page = open_page(browser, demo)
+    zombie = page.locator(f'#tl-canvas g.tl-hold-anomaly[data-kind="zombie_hold"][data-hold-id="{hold["id"]}"]')
+    expect(zombie).to_have_count(1)
+    assert zombie.get_attribute("data-lane") == "server-2"
+    expect(zombie.locator(".tl-refusal-sym")).to_have_text("✗")
+    expect(zombie.locator(".tl-hold-link-label")).to_contain_text("zombie hold: server-2 refused (SEAT_HELD)")
+    # The seat is held on the map while server-2 still honours the hold, though it is truly over.
+    expect(seat(page, "F6")).to_have_attribute("data-state", "held")
+    expect(seat(page, "F6")).to_have_attribute(
+        "aria-label", "Seat F6, held by Ana: expired on server-1, still live on another node"
+    )
+    page.context.close()
