@@ -418,6 +418,7 @@
   function addReservation(r, holderId) {
     var seat = seats.get(r.seat_id);
     if (!seat) return;
+    seat.changes = (seat.changes || 0) + 1;
     seat.reservations.set(r.id, {
       id: r.id,
       seat_id: r.seat_id,
@@ -435,6 +436,7 @@
     var seat = seats.get(r.seat_id);
     if (!seat) return;
     seat.reservations.delete(r.id);
+    seat.changes = (seat.changes || 0) + 1;
     seat.holderId = r.holder_id;
     renderSeat(seat);
     if (timeline) timeline.endReservation(r.id, "cancelled", r.cancelled_at);
@@ -542,13 +544,15 @@
     if (!keepTab) selectTab("seat");
     $("reserve-error").textContent = "";
     $("reserve-result").textContent = "";
-    // Refresh from the API: the same rows (and the same holder) the REST clients see.
+    // Refresh from the API: the same rows (and the same holder) the REST clients see — unless
+    // the seat changed meanwhile (an event, a write of ours): then the answer is older than it.
+    var changes = seats.get(id).changes || 0;
     var results = await Promise.all([
       api("GET", "/api/reservations?limit=1000&seat_id=" + id),
       api("GET", "/api/seats/" + id),
     ]);
     refreshHolds(id);
-    if (results[0].ok && results[1].ok && selectedId === id) {
+    if (results[0].ok && results[1].ok && selectedId === id && (seats.get(id).changes || 0) === changes) {
       var seat = seats.get(id);
       var fresh = new Map();
       results[0].data.reservations.forEach(function (r) {
@@ -604,6 +608,7 @@
       var seat = seats.get(selectedId);
       if (seat && seat.reservations.has(id)) {
         seat.reservations.delete(id);
+        seat.changes = (seat.changes || 0) + 1;
         renderSeat(seat);
       }
       $("reserve-result").textContent = fmt(_("Booking #%(id)s cancelled."), { id: id });
@@ -710,6 +715,7 @@
     if (!seat) return;
     ids.forEach(function (id) {
       seat.reservations.delete(id);
+      seat.changes = (seat.changes || 0) + 1;
       if (timeline) timeline.endReservation(id, "bumped", bumpedAt || null);
     });
     seat.holderId = holderId;
