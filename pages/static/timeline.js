@@ -816,14 +816,14 @@
     ag.select(".tl-hold-link").attr("d", function (d) {
       var x1 = x(d.a.kind === "stolen_hold" ? d.at : d.hold.trueEnd), y1 = y(d.hold.lane);
       var x2 = x(d.at), y2 = y(d.lane);
-      var bend = Math.max(18, Math.abs(y2 - y1) * 0.6);
+      var bend = Math.max(26, Math.abs(y2 - y1) * 0.8);
       return "M" + x1 + "," + y1 + " C" + (x1 + bend) + "," + y1 + " " + (x2 + bend) + "," + y2 + " " + x2 + "," + y2;
     });
     ag.select(".tl-refusal-sym")
       .attr("x", function (d) { return x(d.at); }).attr("y", function (d) { return y(d.lane) + 5; })
       .text(function (d) { return d.a.kind === "zombie_hold" ? "✗" : ""; });
     ag.select(".tl-hold-link-label")
-      .attr("x", function (d) { return x(d.at) + Math.max(18, Math.abs(y(d.lane) - y(d.hold.lane)) * 0.6) * 0.75 + 4; })
+      .attr("x", function (d) { return x(d.at) + Math.max(26, Math.abs(y(d.lane) - y(d.hold.lane)) * 0.8) * 0.75 + 4; })
       .attr("y", function (d) { return (y(d.lane) + y(d.hold.lane)) / 2 + 4; })
       .text(function (d) {
         return d.a.kind === "stolen_hold"

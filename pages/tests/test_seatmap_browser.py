@@ -405,7 +405,7 @@ def label_overlaps(page) -> list:
     return found["overlaps"]
 
 
-def test_a_held_seat_shows_its_state_and_each_nodes_countdown(demo, browser):
+def test_a_held_seat_shows_its_state_and_each_nodes_countdown(demo, browser, tmp_path):
     from playwright.sync_api import expect
 
     demo.api("POST", "/api/simulation/set-offset", {"server_id": "server-2", "offset_seconds": 10})
@@ -434,6 +434,8 @@ def test_a_held_seat_shows_its_state_and_each_nodes_countdown(demo, browser):
 
     s1, s2, s3 = left("server-1"), left("server-2"), left("server-3")
     assert abs((s1 - s2) - 10) <= 1 and abs((s3 - s1) - 10) <= 1, (s1, s2, s3)
+    page.mouse.move(2, 710)
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "seat-map-held.png"))
     # Live: the other page sees it held; the timeline draws it on server-1's lane.
     expect(seat(other, "D4")).to_have_attribute("data-state", "held", timeout=2000)
     expect(other.locator('#tl-canvas g.tl-hold[data-lane="server-1"] rect.tl-hold-bar')).to_have_count(1)
