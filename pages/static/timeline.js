@@ -38,8 +38,9 @@
  * hold's end to the SEAT_HELD refusal.
  *
  * Labels never write over each other: after each frame the texts are laid out by priority (the
- * cursor, the links, the bookings, the holds, then the markers) and a text that would overlap
- * one already placed is hidden (data-hidden="overlap"); its mark stays.
+ * cursor, the links, the bookings, the markers, the holds, then the windows' and markers' words);
+ * a text whose place is taken moves up or down by its height, or else is hidden
+ * (data-hidden="overlap"); its mark stays.
  */
 (function () {
   "use strict";
@@ -832,31 +833,44 @@
       });
   };
 
-  /* Texts by priority; one that would overlap a text already placed is hidden. */
-  var DECLUTTER = [".tl-now-label", ".tl-marker-sym", ".tl-refusal-sym", ".tl-hold-link-label", ".tl-link-label",
-    ".tl-res-label", ".tl-hold-label", ".tl-blind-label", ".tl-marker-label", ".tl-global text"];
+  /* Texts by priority: each keeps its place if it is free, else moves up or down by its own
+     height (once, then twice), else is hidden — never drawn over a text already placed. */
+  var DECLUTTER = [".tl-now-label", ".tl-link-label", ".tl-hold-link-label", ".tl-res-label", ".tl-marker-sym",
+    ".tl-refusal-sym", ".tl-hold-label", ".tl-blind-label", ".tl-marker-label", ".tl-global text"];
+  var NUDGES = [0, -1, 1, -2, 2];
   Timeline.prototype._declutter = function () {
     var placed = [];
     var root = this.svg.node();
+    var H = this.height;
+    function free(b) {
+      return !placed.some(function (p) {
+        return b.x < p.x + p.width && p.x < b.x + b.width && b.y < p.y + p.height && p.y < b.y + b.height;
+      });
+    }
     DECLUTTER.forEach(function (selector) {
       root.querySelectorAll(selector).forEach(function (t) {
         t.style.display = "";
         t.removeAttribute("data-hidden");
+        t.removeAttribute("transform");
         if (!t.textContent) return;
         var b = t.getBBox();
         if (!b.width) return;
-        var clash = placed.some(function (p) {
-          return b.x < p.x + p.width && p.x < b.x + b.width && b.y < p.y + p.height && p.y < b.y + b.height;
-        });
-        if (clash) {
-          t.style.display = "none";
-          t.setAttribute("data-hidden", "overlap");
-        } else {
-          placed.push(b);
+        for (var i = 0; i < NUDGES.length; i++) {
+          var dy = NUDGES[i] * (b.height + 1);
+          var box = { x: b.x, y: b.y + dy, width: b.width, height: b.height };
+          if (box.y < 0 || box.y + box.height > H) continue;
+          if (free(box)) {
+            if (dy) t.setAttribute("transform", "translate(0," + dy + ")");
+            placed.push(box);
+            return;
+          }
         }
+        t.style.display = "none";
+        t.setAttribute("data-hidden", "overlap");
       });
     });
   };
+
 
   window.SeatclockTimeline = { create: function (container, options) { return new Timeline(container, options); }, ms: ms };
 })();
