@@ -1493,6 +1493,9 @@
     refreshConflicts();
     setInterval(function () { tick(); tickHolds(); }, 100);
     setInterval(refreshClocks, 60000); // bound the error of local elapsed time
+    // A refusal by another client sends no event: while a hold is live somewhere, ask the checker
+    // again every 10 s (a zombie's witness, a theft through the API).
+    setInterval(function () { if (holds.size) refreshAnomalies(); }, 10000);
     connect();
   }
 
