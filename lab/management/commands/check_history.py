@@ -63,19 +63,6 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc}", returncode=USAGE_ERROR)
 
 
-def _op_json(op: checker.Op) -> dict:
-    return {
-        "id": op.id,
-        "f": op.f,
-        "outcome": op.outcome,
-        "error": op.error or None,
-        "node": op.node or None,
-        "invoked_at": op.invoked.isoformat(),
-        "completed_at": op.completed.isoformat(),
-        "node_time": op.node_time.isoformat() if op.node_time else None,
-    }
-
-
 def _as_json(verdict: checker.Verdict) -> dict:
     return {
         "valid": verdict.valid,
@@ -87,7 +74,7 @@ def _as_json(verdict: checker.Verdict) -> dict:
                 "kind": a.kind,
                 "seat_id": a.seat_id,
                 "explanation": a.explanation,
-                "witness": [_op_json(a.first), _op_json(a.second)],
+                "witness": [a.first.record(), a.second.record()],
             }
             for a in verdict.anomalies
         ],
