@@ -248,7 +248,9 @@ def test_the_fast_engine_decides_every_attempt_as_the_services_do(workload):
     assert all(r.writes > 0 and r.commit_wait_us > 0 for r in waiting)
     assert waiting[-1].lock_wait_us > 0
     assert all(
-        r.commit_wait_us == 0 == r.lock_wait_us for (_, t), r in zip(runs, results["fast"]) if t.mode != "commit_wait"
+        r.commit_wait_us == 0 == r.lock_wait_us
+        for (_, t), r in zip(runs, results["fast"], strict=True)
+        if t.mode != "commit_wait"
     )
 
 
