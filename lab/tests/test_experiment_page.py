@@ -51,6 +51,7 @@ def test_page_shows_parameters_intervals_claims_and_a_plot_per_measure(client, r
     # figures for extreme_drift, naive).
     assert html.count('<td class="num">') == 6 * 2 * 2 * 3 + 3
     assert "&gt; 50 %" in html  # the guide's claim for extreme_drift, beside what was measured
+    assert "every node synced at the start of a trial with a 0.001 s error bound" in html
     measures = ("conflict_rate", "unfair_rate", "refused_rate", "stolen_hold_rate", "zombie_seat_seconds")
     for measure in (*measures, "commit_wait_latency"):
         assert f'src="/experiments/plot/{measure}.png?v=' in html
@@ -103,6 +104,8 @@ def test_page_in_french(client, report):
     assert "Taux de conflits" in html
     assert "Balayage du décalage : server-2 retarde, tous les autres nœuds à 0" in html
     assert "Conflict rate" not in html
+    assert "Latence de l&#x27;attente de validation" in html
+    assert "une borne d'erreur de 0,001 s" in html
 
 
 def test_empty_state_in_french(client, data_dir):
