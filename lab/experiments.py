@@ -353,6 +353,7 @@ class _HoldTrack:
 
 
 _ARRIVE, _SUBMIT, _CONFIRM, _RELEASE, _EXPIRE = range(5)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _zombie_until(track: _HoldTrack, mode: str, nodes: list[ServerNode]) -> int:
@@ -424,10 +425,12 @@ def trial_run(
         result.lock_wait_us += at_us - now_us
         return at_us, VIRTUAL_START + timedelta(microseconds=at_us)
 
-    def answered(seat: int, at_us: int, decision: Decision) -> int:
+    def answered(seat: int, at_us: int, at: datetime, decision: Decision) -> int:
         """The answer's instant (µs): the lock is held until then; a write's wait is counted."""
-        answer_us = (decision.answered_at - VIRTUAL_START) // timedelta(microseconds=1)
-        lock_until[seat] = max(lock_until.get(seat, 0), answer_us)
+        answer_us = at_us
+        if decision.answered_at != at:  # a commit wait: the seat stays locked until its end
+            answer_us += (decision.answered_at - at) // _MICROSECOND
+            lock_until[seat] = max(lock_until.get(seat, 0), answer_us)
         if decision.code == OK:
             result.writes += 1
             result.commit_wait_us += answer_us - at_us
@@ -492,7 +495,7 @@ def trial_run(
                     decision = store.hold(seat=seat, name=name, node=node, mode=mode, at=at, ttl=workload.hold_ttl)
                 else:
                     decision = store.reserve(seat=seat, name=name, node=node, mode=mode, at=at)
-                answer_us = answered(seat, at_us, decision)
+                answer_us = answered(seat, at_us, at, decision)
                 if trace is not None:
                     trace.append((at_us, "hold" if holding else "reserve", index, seat, node, decision.code, answer_us))
                 if decision.code == OK and holding:
@@ -532,7 +535,7 @@ def trial_run(
                 result.attempts += 1
                 at_us, at = start(track.seat, now_us)
                 decision = store.confirm(hold=track.handle, node=node, mode=mode, at=at)
-                answer_us = answered(track.seat, at_us, decision)
+                answer_us = answered(track.seat, at_us, at, decision)
                 if trace is not None:
                     trace.append((at_us, "confirm", index, track.seat, node, decision.code, answer_us))
                 if decision.code == OK:
