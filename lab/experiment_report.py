@@ -271,6 +271,7 @@ def report_metadata(experiment: ExperimentResult, *, generated_at: str, command:
             "abandon": workload.abandon,
             "release": workload.release,
             "sync_error": workload.sync_error,
+            "resync": workload.resync,
             "assumed_drift_ppm": assumed_drift_ppm(),
             "candidates": CANDIDATES,
             "workloads": list(config.workloads),

@@ -117,8 +117,12 @@ class Workload:
     abandon: float = 0.2  # share of holders who never confirm
     release: float = 0.5  # share of those who release their hold (the others leave it to expire)
     # Every node synced at the trial's start with this error bound, seconds: commit_wait's ε
-    # starts there and grows at ASSUMED_DRIFT_PPM (our NTP server's root dispersion: 1 ms).
+    # starts there and grows at ASSUMED_DRIFT_PPM (our NTP server's root dispersion: 1 ms)...
     sync_error: float = 0.001
+    # ...until the next sync, every ``resync`` virtual seconds (timesyncd's 64 s poll; 0: none),
+    # with the same error bound.  A sync resets ε, not the trial's offsets: those are clock
+    # faults the sync does not see (DESIGN §2b).
+    resync: float = 64.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -145,6 +149,8 @@ class Workload:
                 f"sync error must be 0 to {consistency.uncertainty_limit():g} seconds "
                 f"(commit_wait refuses a node whose ε is larger), not {self.sync_error}"
             )
+        if not self.resync >= 0:
+            problems.append(f"resync must be 0 (never) or more seconds, not {self.resync}")
         if self.rate * self.duration > 1_000_000:
             problems.append("rate × duration above a million customers: run smaller experiments")
         if problems:
@@ -418,6 +424,8 @@ def trial_run(
     by_seat: dict[int, list[_HoldTrack]] = {}
     clock_nodes = trial_nodes(nodes, trial.offsets, VIRTUAL_START, sync_error=workload.sync_error)
     lock_until: dict[int, int] = {}  # seat -> the instant (µs) its lock is released: a commit wait holds it
+    resync_us = _us(workload.resync)
+    next_sync_us = resync_us or None
 
     def start(seat: int, now_us: int) -> tuple[int, datetime]:
         """When an attempt on ``seat`` due at ``now_us`` gets the seat lock: (µs, instant)."""
@@ -482,6 +490,15 @@ def trial_run(
     try:
         while queue:
             now_us, _, kind, index, attempt, arg = heapq.heappop(queue)
+            if next_sync_us is not None and now_us >= next_sync_us:
+                # Every node synced again at the last multiple of ``resync`` (nothing reads ε
+                # between events, so applying it now is the same): ε back to ``sync_error``.
+                synced_us = now_us // resync_us * resync_us
+                synced = VIRTUAL_START + timedelta(microseconds=synced_us)
+                store.resync(synced)
+                for node in clock_nodes:
+                    node.last_sync = synced
+                next_sync_us = synced_us + resync_us
             if kind == _ARRIVE:
                 look(index, 0, now_us)
                 continue

@@ -167,6 +167,11 @@ class FastStore:
         self.ops: list[checker.Op] = []
         self._ids = {"reservation": 0, "hold": 0}
 
+    def resync(self, at: datetime) -> None:
+        """Every node synced at ``at`` with the trial's error bound (ε back to it; offsets unchanged)."""
+        for node in self.node_list:
+            node.last_sync = at
+
     def _next(self, kind: str) -> int:
         self._ids[kind] += 1
         return self._ids[kind]
@@ -311,6 +316,10 @@ class RuleStore:
         # Every node synced at the start with the trial's error bound (what a sync records).
         ServerNode.objects.update(last_sync=start, last_sync_error_bound=sync_error)
         self._first_op = Operation.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    def resync(self, at: datetime) -> None:
+        """Every node synced at ``at`` with the trial's error bound (ε back to it; offsets unchanged)."""
+        ServerNode.objects.update(last_sync=at)
 
     def _at(self, at: datetime) -> None:
         # The engine orders the attempts (and queues those on a seat behind its lock); a commit

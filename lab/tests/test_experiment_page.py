@@ -51,7 +51,7 @@ def test_page_shows_parameters_intervals_claims_and_a_plot_per_measure(client, r
     # figures for extreme_drift, naive).
     assert html.count('<td class="num">') == 6 * 2 * 2 * 3 + 3
     assert "&gt; 50 %" in html  # the guide's claim for extreme_drift, beside what was measured
-    assert "every node synced at the start of a trial with a 0.001 s error bound" in html
+    assert "every node synced at the start of a trial and every 64.0 s with a 0.001 s error bound" in html
     measures = ("conflict_rate", "unfair_rate", "refused_rate", "stolen_hold_rate", "zombie_seat_seconds")
     for measure in (*measures, "commit_wait_latency"):
         assert f'src="/experiments/plot/{measure}.png?v=' in html

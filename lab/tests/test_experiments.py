@@ -169,6 +169,17 @@ def test_commit_wait_within_epsilon_never_double_books_steals_nor_inverts_and_wa
                 assert 0 < cw.zombie_seconds <= cw.holds * 2 * 0.31
 
 
+def test_a_resync_brings_epsilon_back_to_the_sync_error_bound():
+    # Without a resync ε grows 0.2 ms per virtual second (the default workload's 240 s would make
+    # it ~50 ms); synced every 2 s it stays within 0.4 ms of the 1 ms bound: each wait 2–2.9 ms.
+    slow = Workload(**{**vars(SMALL), "duration": 60.0, "resync": 0.0})
+    never = only(run(slow, modes=("commit_wait",), skews=(0.0,)), "reserve", "server-2", 0.0, "commit_wait")
+    often = Workload(**{**vars(slow), "resync": 2.0})
+    synced = only(run(often, modes=("commit_wait",), skews=(0.0,)), "reserve", "server-2", 0.0, "commit_wait")
+    assert never.commit_wait_latency > synced.commit_wait_latency + 0.002
+    assert 0.002 < synced.commit_wait_latency < 0.0029
+
+
 def test_commit_wait_shows_the_anomaly_when_an_offset_is_beyond_epsilon():
     # The default sync error (1 ms): ε is a few ms, and server-2's 0.2 s lag — or the scenario's
     # tens of seconds — is a clock fault beyond it.  TrueTime is only as good as ε.
@@ -209,7 +220,8 @@ def test_the_fast_engine_decides_every_attempt_as_the_services_do(workload):
         {"server-2": (-0.2, 0.0)},  # within the fence (half the bound)
         {"server-3": (0.0, 100_000.0)},  # drifting ahead
     ]
-    wide = Workload(**{**vars(FLASH), "sync_error": 0.3})  # ε ≥ 0.3 s: the −0.2 s lag is within it
+    # ε ≥ 0.3 s: the −0.2 s lag is within it; every node synced again every 2 s (ε back to 0.3 s).
+    wide = Workload(**{**vars(FLASH), "sync_error": 0.3, "resync": 2.0})
     runs = [
         (FLASH, Trial("scenario", f"offsets {i}", mode, o, workload=workload))
         for i, o in enumerate(offsets)

@@ -65,7 +65,8 @@ COLUMNS = """\
   Stolen-hold rate  holds whose seat went to another customer while they were live in true time, per hold
   Zombie-hold seat-s  seconds holds stayed live on some unfenced node after their true end, per trial
   Commit-wait latency  ms each acknowledged write waited (seat lock held) before its answer: commit_wait
-                    only; every node synced at the start with --sync-error, ε growing at the assumed drift"""
+                    only; nodes synced every --resync s (error bound --sync-error), ε growing at the
+                    assumed drift in between"""
 
 
 class Command(ServiceCommand):
@@ -107,6 +108,12 @@ class Command(ServiceCommand):
             type=_number,
             help=f"Error bound, in seconds, of every node's sync at the start of a trial: commit_wait's ε starts "
             f"there and grows at the assumed drift (default {w.sync_error:g}).",
+        )
+        parser.add_argument(
+            "--resync",
+            type=_number,
+            help=f"Seconds between two syncs of every node, each with that error bound (ε back to it; the "
+            f"offsets stay: they are faults the sync does not see); 0: only at the start (default {w.resync:g}).",
         )
         parser.add_argument(
             "--quick",
@@ -195,6 +202,7 @@ class Command(ServiceCommand):
                 pay=pick("pay", "pay"),
                 abandon=pick("abandon", "abandon"),
                 sync_error=pick("sync_error", "sync_error"),
+                resync=pick("resync", "resync"),
             )
             modes = tuple(m.strip() for m in opts["modes"].split(",") if m.strip())
             if not modes:
@@ -236,7 +244,8 @@ class Command(ServiceCommand):
             f"--seeds {_seed_text(config.seeds)}",
             f"--rate {w.rate:g} --duration {w.duration:g} --seats {w.seats}",
             f"--think {w.think:g} --retries {w.retries} --zipf {w.zipf_exponent:g}",
-            f"--hold-ttl {w.hold_ttl} --pay {w.pay:g} --abandon {w.abandon:g} --sync-error {w.sync_error:g}",
+            f"--hold-ttl {w.hold_ttl} --pay {w.pay:g} --abandon {w.abandon:g}",
+            f"--sync-error {w.sync_error:g} --resync {w.resync:g}",
         ]
         if opts["workloads"] != ",".join(experiments.WORKLOADS):
             parts.append(f"--workloads {shlex.quote(opts['workloads'])}")
@@ -258,7 +267,8 @@ class Command(ServiceCommand):
             f"Seeds {_seed_text(config.seeds)} ({len(config.seeds)}): {customers[0]}–{customers[-1]} customers "
             f"per seed "
             f"({w.rate:g}/s for {w.duration:g} virtual s), {w.seats} seats, think {w.think:g} s, {w.retries} retries; "
-            f"holds {w.hold_ttl} s, pay {w.pay:g} s, {w.abandon:.0%} abandon; sync error {w.sync_error:g} s; "
+            f"holds {w.hold_ttl} s, pay {w.pay:g} s, {w.abandon:.0%} abandon; "
+            f"sync error {w.sync_error:g} s every {w.resync:g} s; "
             f"engine {result.engine}" + (f" ({result.store}, {result.vendor})" if result.engine == "rule" else "")
         )
         measures = experiment_report.MEASURES
