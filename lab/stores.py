@@ -5,9 +5,11 @@ Both decide every attempt with the rule's own code — the mode's view
 (:func:`reservations.visibility.node_view`), the refusals
 (:func:`reservations.services.seat_refuse_if_taken`), fencing
 (:func:`timesync.consistency.fence_check`), the clock model (:mod:`timesync.clock`) and the
-fairness of a conflict (:class:`reservations.selectors.Conflict`).  What ``FastStore`` does not
-share is the storage: locking, reading and inserting rows, which the engine's single thread
-in virtual time never needs.  ``lab/tests/test_experiment_engines.py`` runs both on the same
+fairness of a conflict (:class:`reservations.selectors.Conflict`) — and the commit wait
+(:func:`reservations.visibility.acknowledge`, which advances a virtual reference clock).  What
+``FastStore`` does not share is the storage: reading and inserting rows; the seat lock a commit
+wait holds is the engine's (:func:`lab.experiments.trial_run` queues later attempts on the seat
+behind it, for both stores).  ``lab/tests/test_experiment_engines.py`` runs both on the same
 workloads, every mode, and requires the same outcome attempt for attempt, and the same
 history verdict.
 
