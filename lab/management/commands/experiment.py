@@ -272,12 +272,12 @@ class Command(ServiceCommand):
             f"engine {result.engine}" + (f" ({result.store}, {result.vendor})" if result.engine == "rule" else "")
         )
         measures = experiment_report.MEASURES
-        header = f"{'workload':<8} {'':<22} {'mode':<13}" + "".join(f" {m.title[:18]:>18}" for m in measures)
+        header = f"{'workload':<8} {'':<22} {'mode':<13}" + "".join(f" {str(m.title)[:19]:>19}" for m in measures)
         self.stdout.write(header)
         for row in experiment_report.summarize(result):
             cells = row.cells()
             label = cells["scenario"] or f"{cells['skew_node']} lag {float(cells['skew_seconds']):g} s"
-            figures = "".join(f" {_cell(m, cells[f'{m.name}_mean'], cells[f'{m.name}_ci95']):>18}" for m in measures)
+            figures = "".join(f" {_cell(m, cells[f'{m.name}_mean'], cells[f'{m.name}_ci95']):>19}" for m in measures)
             self.stdout.write(f"{cells['workload']:<8} {label:<22} {cells['mode']:<13}{figures}")
         self.stdout.write(COLUMNS)
         self.stdout.write(
