@@ -4,6 +4,6 @@
 \set node random(1, 5)
 BEGIN;
 SELECT id FROM seats_seat WHERE id = :seat FOR UPDATE;
-INSERT INTO reservations_reservation (seat_id, server_id, customer_name, created_at, recorded_at, node_offset, conflict_detected, status)
-  VALUES (:seat, 'server-' || :node, 'pgbench', now(), now(), 0, false, 'active');
+INSERT INTO reservations_reservation (seat_id, server_id, customer_name, created_at, recorded_at, node_offset, conflict_detected, status, cancel_token_digest)
+  VALUES (:seat, 'server-' || :node, 'pgbench', now(), now(), 0, false, 'active', '');
 END;

@@ -95,7 +95,7 @@ def main(path: str) -> int:
                 f"{statistics.median(rps):.1f} / {ref:.1f} req/s = {statistics.median(rps) / ref:.2f} "
                 f"(server CPU {r.get('server_cpu_ms_per_request', float('nan')):.2f} / {ref_cpu:.2f} ms per request)"
             )
-            if ceiling:
+            if ceiling and tps:  # tps 0: pgbench failed (its error is in the results)
                 ratios.append(f"reference view / pgbench lock + insert: {100 * ref / tps:.1f} %")
     for mode in ("headers", "body"):
         slow = runs.get(f"slow {mode}")

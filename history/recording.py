@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 
@@ -39,6 +39,7 @@ from .models import Operation
 logger = logging.getLogger("seatclock.history")
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def jsonable(value: Any) -> Any:
@@ -114,6 +115,15 @@ class OperationRecorder:
         """Append the operation as done (one INSERT, in the caller's transaction)."""
         self._row(Operation.Outcome.OK, value).save(force_insert=True)
         self.recorded = True
+
+    def ok_via(self, insert: Callable[[Operation], T], **value: Any) -> T:
+        """Append the operation as done through ``insert``, which inserts the given (unsaved)
+        row in the caller's transaction — e.g. in the same statement as the write it describes
+        (``reservations.access``: one round trip for both); returns what ``insert`` returns.
+        The row is :meth:`ok`'s, field for field."""
+        result = insert(self._row(Operation.Outcome.OK, value))
+        self.recorded = True
+        return result
 
     def ok_per_node(self, values: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Append one ``ok`` row per node (an operation on several clocks at once: a scenario)."""

@@ -23,13 +23,11 @@ from core.timefmt import iso_utc
 from history.actors import Actor
 from history.recording import OperationRecorder, operation
 from seats.locks import seat_lock, seats_lock
-from seats.models import Seat
 from seats.services import venue_seed
-from timesync import clock, consistency
+from timesync import clock
 from timesync.consistency import Mode
-from timesync.models import ServerNode
-from timesync.selectors import node_get
 
+from .access import SeatState, row_insert, seat_state_lock
 from .errors import (
     HoldExpired,
     HoldNotFound,
@@ -51,13 +49,7 @@ from .events import (
     ReservationsCleared,
 )
 from .models import Hold, Reservation, holder_of
-from .selectors import (
-    Conflict,
-    hold_get,
-    hold_get_by_token,
-    reservation_get,
-    seat_holds,
-)
+from .selectors import Conflict, hold_get, hold_get_by_token, reservation_get
 from .visibility import HoldStamps, NodeView, Stamped, acknowledge, node_view
 
 
@@ -98,17 +90,15 @@ def reservation_create(
     """
     args = {"seat_id": seat_id, "customer_name": customer_name, "server_id": server_id}
     with operation("reserve", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
-        seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
-        node = node_get(server_id)
-        view = _decide(op, seat, node, mode)
-
-        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
-        seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
+        state = seat_state_lock(seat_id, server_id)
+        view = _decide(op, state, mode)
+        active = state.active
+        seat_refuse_if_taken(state.seat.pk, view, active, state.holds, server_id=state.node.pk)
 
         cancel_token, cancel_token_digest = tokens.new_token()
-        reservation = Reservation.objects.create(
-            seat=seat,
-            node=node,
+        reservation = Reservation(
+            seat=state.seat,
+            node=state.node,
             customer_name=customer_name,
             created_at=view.stamp,
             recorded_at=view.t_true,
@@ -116,8 +106,9 @@ def reservation_create(
             conflict_detected=bool(active),
             cancel_token_digest=cancel_token_digest,
         )
+        # The wait first: the history's completed_at is read when its row is written.
         acknowledge(view)
-        op.ok(**sale_value(reservation, active))
+        row_insert(reservation, op, sale_value(reservation, active), id_key="reservation_id")
         events.publish(ReservationCreated(reservation, hidden=tuple(active)))
         if active:
             events.publish(ConflictDetected.of([*active, reservation]))
@@ -126,13 +117,13 @@ def reservation_create(
     )
 
 
-def _decide(op: OperationRecorder, seat: Seat, node: ServerNode, mode: str | None) -> NodeView:
+def _decide(op: OperationRecorder, state: SeatState, mode: str | None) -> NodeView:
     """Read the node's clock once under ``mode`` (default: the cluster's, read with the seat
     lock) — refusing a fenced or uncertain node — and tell the history what it read."""
-    chosen = consistency.mode_of(seat) if mode is None else Mode(mode)
+    chosen = state.mode if mode is None else Mode(mode)
     t_true = clock.reference_now()
-    op.decided(node=node.pk, node_time=clock.node_now(node, at=t_true), mode=chosen, seat_id=seat.pk)
-    return node_view(node, chosen, at=t_true)
+    op.decided(node=state.node.pk, node_time=clock.node_now(state.node, at=t_true), mode=chosen, seat_id=state.seat.pk)
+    return node_view(state.node, chosen, at=t_true)
 
 
 def seat_refuse_if_taken(
@@ -378,17 +369,14 @@ def hold_create(
     ttl = _validate_ttl(ttl_seconds)
     args = {"seat_id": seat_id, "customer_name": customer_name, "server_id": server_id, "ttl_seconds": ttl}
     with operation("hold", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
-        seat = seat_lock(seat_id, annotate=consistency.with_cluster_mode)
-        node = node_get(server_id)
-        view = _decide(op, seat, node, mode)
-
-        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
-        seat_refuse_if_taken(seat.pk, view, active, seat_holds(seat), server_id=node.pk)
+        state = seat_state_lock(seat_id, server_id)
+        view = _decide(op, state, mode)
+        seat_refuse_if_taken(state.seat.pk, view, state.active, state.holds, server_id=state.node.pk)
 
         token, token_digest = tokens.new_token()
-        hold = Hold.objects.create(
-            seat=seat,
-            node=node,
+        hold = Hold(
+            seat=state.seat,
+            node=state.node,
             customer_name=customer_name,
             token_hash=token_digest,
             ttl_seconds=ttl,
@@ -399,13 +387,13 @@ def hold_create(
             node_offset=view.offset,
         )
         acknowledge(view)
-        op.ok(
-            hold_id=hold.pk,
-            created_at=hold.created_at,
-            expires_at=hold.expires_at,
-            recorded_at=hold.recorded_at,
-            true_expires_at=hold.true_expires_at,
-        )
+        value = {
+            "created_at": hold.created_at,
+            "expires_at": hold.expires_at,
+            "recorded_at": hold.recorded_at,
+            "true_expires_at": hold.true_expires_at,
+        }
+        row_insert(hold, op, value, id_key="hold_id")
         events.publish(HoldCreated(hold))
     return HoldOutcome(hold=hold, token=token)
 
@@ -430,15 +418,14 @@ def hold_confirm(
     found = hold_get_by_token(token)
     args = {"hold_id": found.pk, "server_id": server_id}
     with operation("confirm", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
-        seat = seat_lock(found.seat_id, annotate=consistency.with_cluster_mode)
-        node = node_get(server_id)
-        holds = seat_holds(seat)
+        state = seat_state_lock(found.seat_id, server_id)
+        seat, node, holds = state.seat, state.node, state.holds
         hold = next((h for h in holds if h.pk == found.pk), None)
         if hold is None:  # confirmed or released meanwhile (under the lock, the status is settled)
-            chosen = consistency.mode_of(seat) if mode is None else Mode(mode)
+            chosen = state.mode if mode is None else Mode(mode)
             op.decided(node=node.pk, node_time=clock.node_now(node), mode=chosen, seat_id=seat.pk)
             raise HoldNotFound(status=Hold.objects.filter(pk=found.pk).values_list("status", flat=True).first())
-        view = _decide(op, seat, node, mode)
+        view = _decide(op, state, mode)
         if view.hold_expired(hold):
             raise HoldExpired(
                 hold_id=hold.pk,
@@ -447,7 +434,7 @@ def hold_confirm(
                 server_id=node.pk,
                 node_time=iso_utc(view.t_node),
             )
-        active = list(Reservation.objects.active().for_seat(seat).by_stamp())
+        active = state.active
         seat_refuse_if_taken(seat.pk, view, active, holds, server_id=node.pk, own_hold=hold.pk)
 
         cancel_token, cancel_token_digest = tokens.new_token()

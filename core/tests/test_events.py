@@ -167,3 +167,38 @@ def test_an_event_published_from_a_plain_thread_reaches_a_pubsub_subscriber(pubs
     assert received["message"] == message and json.loads(received["text"]) == message
     # Sent by the synchronous PUBLISH, not through the publisher loop's thread.
     assert any(address == REDIS_URL for address, _ in events._pubsub._clients)
+
+
+def test_an_events_audiences_are_published_in_one_redis_round_trip(pubsub_layer, monkeypatch):
+    """Production has two audiences: their two ``PUBLISH`` go out together (one write to
+    Redis, one read of the replies), and each group still gets its own rendering."""
+    import redis.connection
+
+    messages = {audience: {"type": "reservation_created", "data": {"for": audience.value}} for audience in Audience}
+    assert len(messages) == 2
+    writes: list[int] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        writes.append(1)
+        return original(self, command, check_health)
+
+    async def scenario() -> dict:
+        channels = {}
+        for audience in Audience:
+            channels[audience] = await pubsub_layer.new_channel()
+            await pubsub_layer.group_add(events.group_name("reservations", audience), channels[audience])
+        try:
+            await asyncio.to_thread(events._send, "reservations", {Audience.STAFF: {"type": "warm"}})
+            await pubsub_layer.receive(channels[Audience.STAFF])
+            monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+            await asyncio.to_thread(events._send, "reservations", messages)
+            monkeypatch.undo()
+            return {a: (await asyncio.wait_for(pubsub_layer.receive(c), 10))["message"] for a, c in channels.items()}
+        finally:
+            for audience, channel in channels.items():
+                await pubsub_layer.group_discard(events.group_name("reservations", audience), channel)
+            await pubsub_layer.flush()
+
+    assert async_to_sync(scenario)() == messages
+    assert len(writes) == 1
