@@ -78,8 +78,8 @@ def int_in(low: int, high: int) -> Callable[[str], int]:
     (``must be an integer from 1 to 10000, not '1e20'``)."""
 
     def parse(value: str) -> int:
-        text = value.strip()
-        number = int(text, 10) if text.lstrip("+-").isascii() and text.lstrip("+-").isdigit() else None
+        digits = value.strip().removeprefix("-").removeprefix("+")
+        number = int(value, 10) if digits.isascii() and digits.isdigit() and len(digits) <= 30 else None
         if number is None or not low <= number <= high:
             raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, not {shown(value)!r}")
         return number
