@@ -41,3 +41,27 @@ def venue(db):
     from seats.models import Seat
 
     return list(Seat.objects.order_by("row", "number"))
+
+
+@pytest.fixture
+def manage(capsys, monkeypatch):
+    """``manage(*argv)`` runs ``manage.py *argv`` in this process the way the shell does
+    (``ManagementUtility``: argparse errors, ``CommandError`` → stderr and an exit status) and
+    returns ``(status, stdout, stderr)``.  The database connection stays open: the command's final
+    ``connections.close_all()`` would break the test's transaction."""
+    from django.core.management import ManagementUtility
+    from django.db import connections
+
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            ManagementUtility(["manage.py", *argv]).execute()
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
