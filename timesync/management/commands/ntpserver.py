@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.commands import USAGE_ERROR
-from timesync.ntp_server import NtpServer, logger
+from timesync.ntp_server import NtpServer, encode_ref_id, logger
 
 #: The longest --log-interval: a day (a longer one is a typo, and threading waits overflow).
 MAX_LOG_INTERVAL = 86400.0
@@ -54,6 +54,11 @@ class Command(BaseCommand):
                 f"got {options['log_interval']!r}",
                 returncode=USAGE_ERROR,
             )
+        if options["ref_id"] is not None:
+            try:
+                encode_ref_id(options["ref_id"])  # every argument is checked before any side effect
+            except ValueError as exc:
+                raise CommandError(f"--ref-id: {exc}", returncode=USAGE_ERROR) from exc
         host = options["host"]
 
         _ensure_log_output(int(options.get("verbosity", 1)))
@@ -65,8 +70,8 @@ class Command(BaseCommand):
                 ref_id=options["ref_id"],
                 log_interval=log_interval,
             )
-        except ValueError as exc:  # bad --ref-id
-            raise CommandError(f"--ref-id: {exc}", returncode=USAGE_ERROR) from exc
+        except ValueError as exc:  # a --host the socket layer refuses outright
+            raise CommandError(f"--host {host!r}: {exc}", returncode=USAGE_ERROR) from exc
         except OSError as exc:
             reason = exc.strerror or str(exc)
             hint = ""
