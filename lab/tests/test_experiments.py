@@ -409,6 +409,7 @@ def run_from_argv(*argv: str) -> int:
         (["--jobs", "-1"], "argument --jobs: must be an integer from 0 to 256, not '-1'"),
         (["--jobs", "100000"], "argument --jobs: must be an integer from 0 to 256"),
         (["--rate", "fast"], "argument --rate: must be a number above 0 and at most 10000, not 'fast'"),
+        (["--out", "/proc/no-such-dir"], "--out: cannot write in /proc/no-such-dir"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, args, message):

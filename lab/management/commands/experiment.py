@@ -4,6 +4,7 @@ interval over a list of seeds (engine in ``lab.experiments``, report in ``lab.ex
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
@@ -50,6 +51,16 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise experiments.ExperimentInputError(f"--seeds must name distinct seeds, not {shown(text)!r}")
     return tuple(seeds)
+
+
+def _check_writable(out_dir: Path) -> None:
+    """A usage error (exit 2) unless ``out_dir`` is, or can be made, a writable directory."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"{out_dir} is not writable")
+    except OSError as exc:
+        raise CommandError(f"--out: cannot write in {out_dir}: {exc}", returncode=USAGE_ERROR) from exc
 
 
 def _seed_text(seeds: tuple[int, ...]) -> str:
@@ -163,6 +174,7 @@ class Command(ServiceCommand):
     def handle(self, *args, **opts):
         config = self._config(opts)
         out_dir = opts["out"] or experiment_report.experiments_dir()
+        _check_writable(out_dir)  # before the run, not after minutes of it
         show_bar = not opts["no_progress"] and self.stdout.isatty()
         bar = tqdm(total=0, unit="seed", desc="experiment", disable=not show_bar, file=self.stderr._out)
         try:
@@ -173,13 +185,16 @@ class Command(ServiceCommand):
             raise CommandError(str(exc), returncode=USAGE_ERROR)
         finally:
             bar.close()
-        meta = experiment_report.report_write(
-            result,
-            out_dir,
-            generated_at=iso_utc(clock.reference_now()),
-            command=self._command_line(opts, config),
-            plot=not opts["no_plot"],
-        )
+        try:
+            meta = experiment_report.report_write(
+                result,
+                out_dir,
+                generated_at=iso_utc(clock.reference_now()),
+                command=self._command_line(opts, config),
+                plot=not opts["no_plot"],
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot write the report in {out_dir}: {exc}", returncode=USAGE_ERROR) from exc
         self._summary(result, out_dir, meta)
 
     def _config(self, opts) -> experiments.ExperimentConfig:
