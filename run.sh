@@ -52,9 +52,23 @@ if [ "${SEATCLOCK_NTP_SERVER}" = "127.0.0.1:${NTP_PORT}" ]; then
   pids+=($!)
 fi
 
-echo "Seatclock: http://${HOST}:${PORT}/  (API docs: /docs, admin: /admin/, NTP: udp/${NTP_PORT})"
+echo "Starting Seatclock on http://${HOST}:${PORT}/ ..."
 .venv/bin/daphne -b "$HOST" -p "$PORT" config.asgi:application &
-pids+=($!)
+daphne=$!
+pids+=($daphne)
+# The address is announced once Daphne accepts connections, not before (and never if it failed).
+probe=$HOST
+case "$probe" in 0.0.0.0 | "::" | "[::]") probe=127.0.0.1 ;; esac
+(
+  for _ in $(seq 1 1200); do
+    kill -0 "$daphne" 2>/dev/null || exit 0
+    if (exec 3<>"/dev/tcp/${probe}/${PORT}") 2>/dev/null; then
+      echo "Seatclock is ready: http://${HOST}:${PORT}/  (API docs: /docs, admin: /admin/, NTP: udp/${NTP_PORT})"
+      exit 0
+    fi
+    sleep 0.1
+  done
+) &
 set +e
 wait -n "${pids[@]}"
 status=$?

@@ -1,7 +1,7 @@
 """Speed of the experiment engine: the default sweep over ten seeds, and attempts per second of
 wall time for each engine.
 
-1. The default sweep (both workloads, every stored scenario and the skew sweep, the three modes;
+1. The default sweep (both workloads, every stored scenario and the skew sweep, the four modes;
    the default workload) for seeds 1–10 with the fast engine, on every core and on one — the
    figure ``manage.py experiment`` is held to (≤ 60 s on this 2-core machine).
 2. Attempts per second of each engine on the scenario trials of one seed: ``fast`` (the rule's

@@ -380,6 +380,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.strip_trailing_slashes",
+        "core.schema.closed_request_bodies",
         "core.schema.document_common_errors",
     ],
 }

@@ -1,8 +1,10 @@
-"""Strict DRF fields shared by every app's API.
+"""Strict DRF fields and request-body serializers shared by every app's API.
 
 DRF's stock fields coerce: ``IntegerField`` takes ``"1"`` and ``1.0``, ``FloatField`` takes
 ``"5"`` and ``CharField`` takes ``5``.  A script that sends the wrong type should hear so, so
-these fields accept only the JSON type the spec names.
+these fields accept only the JSON type the spec names; and DRF's serializers drop the keys they
+do not declare, so a misspelt ``ttl_second`` silently gets the default hold:
+:class:`InputSerializer` refuses them.
 """
 
 from __future__ import annotations
@@ -10,12 +12,29 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 MAX_BIGINT = 2**63 - 1
+
+
+class InputSerializer(serializers.Serializer[Any]):
+    """The base of every request body's serializer: a key it does not declare is refused —
+    400 ``VALIDATION_ERROR``, ``details`` naming each unknown key — instead of being ignored
+    (``core.schema.closed_request_bodies`` documents it as ``additionalProperties: false``)."""
+
+    default_error_messages = {"unknown": _("Unknown field.")}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields)
+            if unknown:
+                message = self.error_messages["unknown"]
+                raise serializers.ValidationError({key: [message] for key in unknown})
+        return super().to_internal_value(data)
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -97,7 +116,8 @@ def visible_length(text: str) -> int:
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string; surrounding spaces are trimmed; the characters of
+    """A JSON string, stored in Unicode normalisation form C (``"Zoe\u0308"`` becomes ``"Zoë"``);
+    surrounding spaces are trimmed; the characters of
     :data:`REFUSED_CATEGORIES` are refused anywhere; ``min_length`` counts *visible* characters
     (:func:`visible_length`, at least 1), ``max_length`` every character of the trimmed string
     (what the database stores).  ``core.schema.strict_text_pattern`` documents exactly this."""
@@ -118,7 +138,7 @@ class StrictCharField(serializers.CharField):
             self.fail("invalid")
         if has_refused_character(data):
             self.fail("control")
-        value = super().to_internal_value(data)
+        value = unicodedata.normalize("NFC", super().to_internal_value(data))
         visible = visible_length(value)
         if visible == 0:
             self.fail("blank")

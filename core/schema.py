@@ -45,6 +45,21 @@ def strip_trailing_slashes(result: dict[str, Any], generator: Any, request: Any,
     return result
 
 
+def closed_request_bodies(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Every JSON request body's schema says ``additionalProperties: false``: the API refuses
+    keys it does not declare (:class:`core.fields.InputSerializer`)."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for item in result["paths"].values():
+        for operation in item.values():
+            body = operation.get("requestBody", {}) if isinstance(operation, dict) else {}
+            for media in body.get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                target = schemas.get(ref.rsplit("/", 1)[-1]) if ref else media.get("schema")
+                if target is not None and target.get("type") == "object":
+                    target["additionalProperties"] = False
+    return result
+
+
 # --- Every operation: the errors any request may meet -----------------------------------------
 
 # Answers the API gives on every operation, whatever the view: a bad token (the schema offers

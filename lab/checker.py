@@ -32,11 +32,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.timefmt import iso_utc, iso_utc_or_none
+
 DOUBLE_SALE = "double_sale"
 INVERSION = "real_time_inversion"
 STALE_ACCEPTANCE = "stale_acceptance"
 STALE_REFUSAL = "stale_refusal"
 KINDS = (DOUBLE_SALE, INVERSION, STALE_ACCEPTANCE, STALE_REFUSAL)
+STOLEN_HOLD = "stolen_hold"
+ZOMBIE_HOLD = "zombie_hold"
 
 SALES = ("reserve", "confirm")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,6 +74,20 @@ class Op:
     def ok(self) -> bool:
         return self.outcome == "ok"
 
+    def record(self) -> dict[str, Any]:
+        """The operation as JSON: ``{id, f, outcome, error, node, invoked_at, completed_at,
+        node_time}`` (instants ISO 8601, true time except ``node_time``, the node's clock)."""
+        return {
+            "id": self.id,
+            "f": self.f,
+            "outcome": self.outcome,
+            "error": self.error or None,
+            "node": self.node or None,
+            "invoked_at": iso_utc(self.invoked),
+            "completed_at": iso_utc(self.completed),
+            "node_time": iso_utc_or_none(self.node_time),
+        }
+
     def describe(self) -> str:
         """``#41 reserve ok via server-1, true 20:00:03.000000–20:00:03.004000, clock 20:00:03.001000``"""
         result = self.outcome + (f" {self.error}" if self.error else "")
@@ -92,6 +110,19 @@ class Anomaly:
     first: Op
     second: Op
     explanation: str
+
+    @property
+    def hold_kind(self) -> str | None:
+        """What this anomaly says about a hold — the one definition the page and the experiments
+        read: ``stolen_hold`` (a sale or hold granted while another customer's hold was surely live
+        in true time; ``first`` is the hold, ``second`` the acceptance), ``zombie_hold`` (a
+        ``SEAT_HELD`` refusal for a hold surely over in true time; ``first`` the hold, ``second`` the
+        refusal), else ``None``."""
+        if self.kind == STALE_ACCEPTANCE and self.first.f == "hold":
+            return STOLEN_HOLD
+        if self.kind == STALE_REFUSAL and self.second.error == "SEAT_HELD":
+            return ZOMBIE_HOLD
+        return None
 
     def lines(self) -> list[str]:
         return [
@@ -117,7 +148,7 @@ class Verdict:
 
     def stolen_holds(self) -> set[int]:
         """Ids of the hold operations whose hold was stolen (stale acceptances against a hold)."""
-        return {a.first.id for a in self.anomalies if a.kind == STALE_ACCEPTANCE and a.first.f == "hold"}
+        return {a.first.id for a in self.anomalies if a.hold_kind == STOLEN_HOLD}
 
     def summary(self) -> str:
         if self.valid:

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from timesync.consistency import fence_limit, max_clock_offset
+from timesync.consistency import assumed_drift_ppm, fence_limit, max_clock_offset
 
 from .experiments import CANDIDATES, VIRTUAL_START, WORKLOADS, ExperimentResult, Trial, TrialResult
 
@@ -40,23 +40,30 @@ TRIALS_NAME, SUMMARY_NAME, JSON_NAME = "trials.csv", "summary.csv", "report.json
 @dataclass(frozen=True)
 class Measure:
     """A measure of a trial: ``name`` is a :class:`TrialResult` property; ``percent``: a rate
-    shown as a percentage (else seconds); ``workloads``: where it is defined."""
+    shown as a percentage (else seconds); ``workloads``: where it is defined.  Seconds are
+    written with ``decimals`` decimals in the CSVs and shown × ``scale`` in ``unit`` (``axis``:
+    the plot's label)."""
 
     name: str
     title: str | Promise
     definition: str | Promise
     percent: bool = True
     workloads: tuple[str, ...] = WORKLOADS
+    decimals: int = 3
+    scale: float = 1.0
+    unit: str = "s"
+    axis: str = "seat-seconds"
 
     @property
     def plot_name(self) -> str:
         return f"plot-{self.name.replace('_', '-')}.png"
 
+    def shown(self, value: float) -> float:
+        """``value`` in the unit it is shown in (percent, or ``unit``)."""
+        return 100 * value if self.percent else self.scale * value
 
-#: The measures with an interval over the seeds, in the report's order.  Commit-wait latency
-#: (the ``commit_wait`` mode, being added on another branch) plugs in here as one more entry —
-#: ``Measure("commit_wait_latency", "Commit-wait latency", "mean wait before each write's
-#: acknowledgement, s", percent=False)`` — once ``TrialResult`` counts the waits.
+
+#: The measures with an interval over the seeds, in the report's order.
 MEASURES: tuple[Measure, ...] = (
     Measure("conflict_rate", _("Conflict rate"), _("sales that double-booked their seat / seats sold")),
     Measure(
@@ -77,6 +84,16 @@ MEASURES: tuple[Measure, ...] = (
         _("seconds a hold stayed live on some unfenced node after its true end, summed over holds (per trial)"),
         percent=False,
         workloads=("hold",),
+    ),
+    Measure(
+        "commit_wait_latency",
+        _("Commit-wait latency"),
+        _("seconds each acknowledged write waited, seat lock held, before its answer (commit_wait; 0 elsewhere)"),
+        percent=False,
+        decimals=6,
+        scale=1000.0,
+        unit="ms",
+        axis="ms per write",
     ),
 )
 
@@ -106,6 +123,9 @@ COUNT_COLUMNS = (
     "inversions",
     "stale_acceptances",
     "stale_refusals",
+    "writes",
+    "commit_wait_us",
+    "lock_wait_us",
 )
 KEY_COLUMNS = ("workload", "sweep", "scenario", "skew_node", "skew_seconds", "mode")
 TRIAL_MEASURES = (*(m.name for m in MEASURES), "contended_rate")
@@ -160,10 +180,10 @@ def experiments_dir() -> Path:
     return Path(settings.SEATCLOCK_DATA_DIR) / "experiments"
 
 
-def _number(value: float | None, percent: bool = True) -> str:
+def _number(value: float | None, percent: bool = True, decimals: int = 3) -> str:
     if value is None:
         return ""
-    return f"{value:.6f}" if percent else f"{value:.3f}"
+    return f"{value:.6f}" if percent else f"{value:.{decimals}f}"
 
 
 def key_cells(trial: Trial) -> dict[str, str]:
@@ -177,13 +197,13 @@ def key_cells(trial: Trial) -> dict[str, str]:
     }
 
 
-_PERCENT = {m.name: m.percent for m in MEASURES} | {"contended_rate": True}
+_FORMAT = {m.name: (m.percent, m.decimals) for m in MEASURES} | {"contended_rate": (True, 6)}
 
 
 def trial_row(result: TrialResult) -> dict[str, str]:
     row = {"seed": str(result.seed), **key_cells(result.trial)}
     row.update({column: str(int(getattr(result, column))) for column in COUNT_COLUMNS})
-    row.update({column: _number(getattr(result, column), _PERCENT[column]) for column in TRIAL_MEASURES})
+    row.update({column: _number(getattr(result, column), *_FORMAT[column]) for column in TRIAL_MEASURES})
     return row
 
 
@@ -197,8 +217,8 @@ class SummaryRow:
         row = {**key_cells(self.trial), "seeds": str(self.seeds)}
         for m in MEASURES:
             e = self.estimates[m.name]
-            row[f"{m.name}_mean"] = _number(e.mean, m.percent)
-            row[f"{m.name}_ci95"] = _number(e.ci95, m.percent)
+            row[f"{m.name}_mean"] = _number(e.mean, m.percent, m.decimals)
+            row[f"{m.name}_ci95"] = _number(e.ci95, m.percent, m.decimals)
             row[f"{m.name}_n"] = str(e.n)
         return row
 
@@ -250,6 +270,9 @@ def report_metadata(experiment: ExperimentResult, *, generated_at: str, command:
             "pay": workload.pay,
             "abandon": workload.abandon,
             "release": workload.release,
+            "sync_error": workload.sync_error,
+            "resync": workload.resync,
+            "assumed_drift_ppm": assumed_drift_ppm(),
             "candidates": CANDIDATES,
             "workloads": list(config.workloads),
             "modes": list(config.modes),
@@ -288,13 +311,13 @@ def report_metadata(experiment: ExperimentResult, *, generated_at: str, command:
 
 # --- Plots ---------------------------------------------------------------------------------------
 
-MODE_COLORS = {"naive": "#c0392b", "bounded": "#2471a3", "serializable": "#1e8449"}
-MODE_MARKERS = {"naive": "o", "bounded": "s", "serializable": "^"}
+MODE_COLORS = {"naive": "#c0392b", "bounded": "#2471a3", "serializable": "#1e8449", "commit_wait": "#8e44ad"}
+MODE_MARKERS = {"naive": "o", "bounded": "s", "serializable": "^", "commit_wait": "D"}
 WORKLOAD_STYLES = {"reserve": {"linestyle": "-", "hatch": ""}, "hold": {"linestyle": "--", "hatch": "//"}}
 
 
 def _scale(measure: Measure, value: float | None) -> float:
-    return 0.0 if value is None else (100 * value if measure.percent else value)
+    return 0.0 if value is None else measure.shown(value)
 
 
 def report_plot(experiment: ExperimentResult, measure: Measure, rows: list[SummaryRow], path: Path) -> bool:
@@ -314,7 +337,7 @@ def report_plot(experiment: ExperimentResult, measure: Measure, rows: list[Summa
     fig = Figure(figsize=(13, 4.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2, width_ratios=[1, 1.2])
-    unit = "%" if measure.percent else "seat-seconds"
+    unit = "%" if measure.percent else measure.axis
 
     ax = axes[0]
     scenarios = list(dict.fromkeys(r.trial.label for r in scenario_rows))

@@ -61,11 +61,13 @@ from .stores import (
     HELD,
     OK,
     STORES,
+    Decision,
     ExperimentInputError,
     FastStore,
     RuleStore,
     private_store,
     store_resolve,
+    trial_nodes,
 )
 
 __all__ = ["STORES", "ENGINES", "ExperimentInputError"]
@@ -74,7 +76,7 @@ __all__ = ["STORES", "ENGINES", "ExperimentInputError"]
 #: when it was produced).
 VIRTUAL_START = datetime(2026, 1, 1, 20, 0, 0, tzinfo=UTC)
 
-MODES: tuple[str, ...] = (Mode.NAIVE.value, Mode.BOUNDED.value, Mode.SERIALIZABLE.value)
+MODES: tuple[str, ...] = (Mode.NAIVE.value, Mode.BOUNDED.value, Mode.SERIALIZABLE.value, Mode.COMMIT_WAIT.value)
 WORKLOADS: tuple[str, ...] = ("reserve", "hold")
 
 #: Lags of the skew sweep, in seconds: the skew node's offset is ``-lag``, every other node's 0.
@@ -114,6 +116,13 @@ class Workload:
     pay: float = 30.0  # mean time from the hold to the confirmation, virtual seconds (exponential)
     abandon: float = 0.2  # share of holders who never confirm
     release: float = 0.5  # share of those who release their hold (the others leave it to expire)
+    # Every node synced at the trial's start with this error bound, seconds: commit_wait's ε
+    # starts there and grows at ASSUMED_DRIFT_PPM (our NTP server's root dispersion: 1 ms)...
+    sync_error: float = 0.001
+    # ...until the next sync, every ``resync`` virtual seconds (timesyncd's 64 s poll; 0: none),
+    # with the same error bound.  A sync resets ε, not the trial's offsets: those are clock
+    # faults the sync does not see (DESIGN §2b).
+    resync: float = 64.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -135,6 +144,13 @@ class Workload:
             problems.append(f"pay must be 0 or more seconds, not {self.pay}")
         if not (0 <= self.abandon <= 1 and 0 <= self.release <= 1):
             problems.append("abandon and release are shares between 0 and 1")
+        if not 0 <= self.sync_error <= consistency.uncertainty_limit():
+            problems.append(
+                f"sync error must be 0 to {consistency.uncertainty_limit():g} seconds "
+                f"(commit_wait refuses a node whose ε is larger), not {self.sync_error}"
+            )
+        if not self.resync >= 0:
+            problems.append(f"resync must be 0 (never) or more seconds, not {self.resync}")
         if self.rate * self.duration > 1_000_000:
             problems.append("rate × duration above a million customers: run smaller experiments")
         if problems:
@@ -294,6 +310,9 @@ class TrialResult:
     inversions: int = 0
     stale_acceptances: int = 0
     stale_refusals: int = 0
+    writes: int = 0  # writes acknowledged: holds granted and seats sold
+    commit_wait_us: int = 0  # virtual microseconds those writes waited before their answer (commit_wait)
+    lock_wait_us: int = 0  # virtual microseconds attempts queued behind a seat lock held by a commit wait
 
     @property
     def conflict_rate(self) -> float | None:
@@ -320,6 +339,11 @@ class TrialResult:
     def zombie_seat_seconds(self) -> float | None:
         return self.zombie_seconds if self.trial.workload == "hold" else None
 
+    @property
+    def commit_wait_latency(self) -> float | None:
+        """Mean commit wait per acknowledged write, seconds (0 outside ``commit_wait``)."""
+        return self.commit_wait_us / 1_000_000 / self.writes if self.writes else None
+
 
 @dataclass
 class _HoldTrack:
@@ -335,6 +359,7 @@ class _HoldTrack:
 
 
 _ARRIVE, _SUBMIT, _CONFIRM, _RELEASE, _EXPIRE = range(5)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _zombie_until(track: _HoldTrack, mode: str, nodes: list[ServerNode]) -> int:
@@ -349,12 +374,20 @@ def _zombie_until(track: _HoldTrack, mode: str, nodes: list[ServerNode]) -> int:
     for node in nodes:
         if node.server_id in fences and fences[node.server_id].fenced:
             continue  # it sells nothing anyway
-        view = read_view(node, mode, at=true_end)
+        epsilon = None
+        if mode == Mode.COMMIT_WAIT:
+            epsilon = consistency.uncertainty(node, at=true_end)
+            if epsilon is None or epsilon > consistency.uncertainty_limit():
+                continue  # refused: it sells nothing either
+        view = read_view(node, mode, at=true_end, uncertainty=epsilon)
         if view.true_clock:
             return track.true_end_us
         margin = view.t_node - view.expiry  # how far past a hold's expiry its clock must read
-        until = clock.true_time_of_reading(node, track.expires_at + margin) - VIRTUAL_START
-        latest = max(latest, until // timedelta(microseconds=1))
+        until = clock.true_time_of_reading(node, track.expires_at + margin)
+        if epsilon is not None:  # ε grew meanwhile (assumed drift): judge it where the window ends
+            view = read_view(node, mode, at=until, uncertainty=consistency.uncertainty(node, at=until))
+            until = clock.true_time_of_reading(node, track.expires_at + (view.t_node - view.expiry))
+        latest = max(latest, (until - VIRTUAL_START) // timedelta(microseconds=1))
     return latest
 
 
@@ -373,8 +406,11 @@ def trial_run(
     (``nodes``: every node of the cluster, whose clocks judge the holds).
 
     Events are processed in (virtual instant, scheduling order) from a heap, so the run is a
-    pure function of the workload, the offsets, the mode and the rule.  ``trace`` receives one
-    ``(instant µs, operation, customer, seat, node, outcome)`` per attempt (the engines' test).
+    pure function of the workload, the offsets, the mode and the rule.  An attempt on a seat
+    whose lock a commit wait still holds starts when the wait ends (it queues, as behind the
+    real rule's ``SELECT … FOR UPDATE``); the customer hears the answer after the wait, and
+    what they do next counts from there.  ``trace`` receives one ``(instant µs, operation,
+    customer, seat, node, outcome, answer µs)`` per attempt (the engines' test).
     """
     result = TrialResult(trial=trial, seed=seed, customers=len(customers))
     holding = trial.workload == "hold"
@@ -386,15 +422,28 @@ def trial_run(
     live: dict[int, int] = {}  # seat -> holds truly live on it
     tracks: list[_HoldTrack] = []
     by_seat: dict[int, list[_HoldTrack]] = {}
-    clock_nodes = [
-        ServerNode(
-            server_id=node_id,
-            offset_seconds=trial.offsets.get(node_id, (0.0, 0.0))[0],
-            drift_ppm=trial.offsets.get(node_id, (0.0, 0.0))[1],
-            offset_since=VIRTUAL_START,
-        )
-        for node_id in nodes
-    ]
+    clock_nodes = trial_nodes(nodes, trial.offsets, VIRTUAL_START, sync_error=workload.sync_error)
+    lock_until: dict[int, int] = {}  # seat -> the instant (µs) its lock is released: a commit wait holds it
+    resync_us = _us(workload.resync)
+    next_sync_us = resync_us or None
+
+    def start(seat: int, now_us: int) -> tuple[int, datetime]:
+        """When an attempt on ``seat`` due at ``now_us`` gets the seat lock: (µs, instant)."""
+        at_us = max(now_us, lock_until.get(seat, 0))
+        result.lock_wait_us += at_us - now_us
+        return at_us, VIRTUAL_START + timedelta(microseconds=at_us)
+
+    def answered(seat: int, at_us: int, at: datetime, decision: Decision) -> int:
+        """The answer's instant (µs): the lock is held until then; a write's wait is counted."""
+        answer_us = at_us
+        if decision.answered_at != at:  # a commit wait: the seat stays locked until its end
+            answer_us += (decision.answered_at - at) // _MICROSECOND
+            lock_until[seat] = max(lock_until.get(seat, 0), answer_us)
+        if decision.code == OK:
+            result.writes += 1
+            result.commit_wait_us += answer_us - at_us
+        return answer_us
+
     queue: list[tuple[int, int, int, int, int, int]] = [
         (c.arrival_us, i, _ARRIVE, i, 0, -1) for i, c in enumerate(customers)
     ]
@@ -437,29 +486,39 @@ def trial_run(
             if track.zombie_until_us is not None and track.cut_us is None and now_us >= track.true_end_us:
                 track.cut_us = now_us
 
-    store.begin(trial.offsets, VIRTUAL_START)
+    store.begin(trial.offsets, VIRTUAL_START, sync_error=workload.sync_error)
     try:
         while queue:
             now_us, _, kind, index, attempt, arg = heapq.heappop(queue)
+            if next_sync_us is not None and now_us >= next_sync_us:
+                # Every node synced again at the last multiple of ``resync`` (nothing reads ε
+                # between events, so applying it now is the same): ε back to ``sync_error``.
+                synced_us = now_us // resync_us * resync_us
+                synced = VIRTUAL_START + timedelta(microseconds=synced_us)
+                store.resync(synced)
+                for node in clock_nodes:
+                    node.last_sync = synced
+                next_sync_us = synced_us + resync_us
             if kind == _ARRIVE:
                 look(index, 0, now_us)
                 continue
-            at = VIRTUAL_START + timedelta(microseconds=now_us)
             customer = customers[index]
             name = f"Customer {index + 1:06d}"
             if kind == _SUBMIT:
                 seat, node = arg, customer.nodes[attempt]
                 result.attempts += 1
+                at_us, at = start(seat, now_us)
                 if holding:
                     decision = store.hold(seat=seat, name=name, node=node, mode=mode, at=at, ttl=workload.hold_ttl)
                 else:
                     decision = store.reserve(seat=seat, name=name, node=node, mode=mode, at=at)
+                answer_us = answered(seat, at_us, at, decision)
                 if trace is not None:
-                    trace.append((now_us, "hold" if holding else "reserve", index, seat, node, decision.code))
+                    trace.append((at_us, "hold" if holding else "reserve", index, seat, node, decision.code, answer_us))
                 if decision.code == OK and holding:
                     result.holds += 1
                     assert decision.expires_at is not None
-                    track = _HoldTrack(seat, decision.hold, decision.expires_at, now_us + ttl_us)
+                    track = _HoldTrack(seat, decision.hold, decision.expires_at, at_us + ttl_us)
                     tracks.append(track)
                     by_seat.setdefault(seat, []).append(track)
                     live[seat] = live.get(seat, 0) + 1
@@ -468,15 +527,15 @@ def trial_run(
                     plan = customer.hold
                     assert plan is not None
                     if not plan.abandons[attempt]:
-                        push(now_us + plan.pays_us[attempt], _CONFIRM, index, attempt, len(tracks) - 1)
+                        push(answer_us + plan.pays_us[attempt], _CONFIRM, index, attempt, len(tracks) - 1)
                     elif plan.releases[attempt]:
-                        push(now_us + plan.pays_us[attempt], _RELEASE, index, attempt, len(tracks) - 1)
+                        push(answer_us + plan.pays_us[attempt], _RELEASE, index, attempt, len(tracks) - 1)
                 elif decision.code == OK:
                     sell(seat, decision.conflict, decision.unfair, now_us)
                 elif decision.code == FENCED:
                     result.refused_fenced += 1
                     if attempt + 1 < attempts:  # the same seat, again, through a node drawn afresh
-                        push(now_us + customer.thinks_us[attempt + 1], _SUBMIT, index, attempt + 1, seat)
+                        push(answer_us + customer.thinks_us[attempt + 1], _SUBMIT, index, attempt + 1, seat)
                     else:
                         result.gave_up += 1
                 else:  # seen reserved or held: back to the map
@@ -484,16 +543,18 @@ def trial_run(
                         result.refused_held += 1
                     else:
                         result.refused_seen += 1
-                    look(index, attempt + 1, now_us)
+                    look(index, attempt + 1, answer_us)
             elif kind == _CONFIRM:
                 track = tracks[arg]
                 plan = customer.hold
                 assert plan is not None
                 node = plan.confirm_nodes[attempt]
                 result.attempts += 1
+                at_us, at = start(track.seat, now_us)
                 decision = store.confirm(hold=track.handle, node=node, mode=mode, at=at)
+                answer_us = answered(track.seat, at_us, at, decision)
                 if trace is not None:
-                    trace.append((now_us, "confirm", index, track.seat, node, decision.code))
+                    trace.append((at_us, "confirm", index, track.seat, node, decision.code, answer_us))
                 if decision.code == OK:
                     result.confirmed += 1
                     unhold(track, now_us)
@@ -501,7 +562,7 @@ def trial_run(
                 elif decision.code == FENCED:  # the same hold, again, through the next node drawn
                     result.refused_fenced += 1
                     if attempt + 1 < attempts:
-                        push(now_us + customer.thinks_us[attempt + 1], _CONFIRM, index, attempt + 1, arg)
+                        push(answer_us + customer.thinks_us[attempt + 1], _CONFIRM, index, attempt + 1, arg)
                     else:
                         result.gave_up += 1  # the hold is left to expire
                 else:
@@ -509,12 +570,13 @@ def trial_run(
                         result.expired_confirms += 1
                     else:
                         result.stolen_confirms += 1
-                    look(index, attempt + 1, now_us)
+                    look(index, attempt + 1, answer_us)
             elif kind == _RELEASE:
                 track = tracks[arg]
+                at_us, at = start(track.seat, now_us)
                 store.release(hold=track.handle, at=at)
                 if trace is not None:
-                    trace.append((now_us, "release", index, track.seat, "", OK))
+                    trace.append((at_us, "release", index, track.seat, "", OK, at_us))
                 result.released += 1
                 unhold(track, now_us)
             elif kind == _EXPIRE:

@@ -5,9 +5,11 @@ Both decide every attempt with the rule's own code — the mode's view
 (:func:`reservations.visibility.node_view`), the refusals
 (:func:`reservations.services.seat_refuse_if_taken`), fencing
 (:func:`timesync.consistency.fence_check`), the clock model (:mod:`timesync.clock`) and the
-fairness of a conflict (:class:`reservations.selectors.Conflict`).  What ``FastStore`` does not
-share is the storage: locking, reading and inserting rows, which the engine's single thread
-in virtual time never needs.  ``lab/tests/test_experiment_engines.py`` runs both on the same
+fairness of a conflict (:class:`reservations.selectors.Conflict`) — and the commit wait
+(:func:`reservations.visibility.acknowledge`, which advances a virtual reference clock).  What
+``FastStore`` does not share is the storage: reading and inserting rows; the seat lock a commit
+wait holds is the engine's (:func:`lab.experiments.trial_run` queues later attempts on the seat
+behind it, for both stores).  ``lab/tests/test_experiment_engines.py`` runs both on the same
 workloads, every mode, and requires the same outcome attempt for attempt, and the same
 history verdict.
 
@@ -43,7 +45,7 @@ from reservations.services import (
     sale_value,
     seat_refuse_if_taken,
 )
-from reservations.visibility import node_view
+from reservations.visibility import acknowledge, node_view
 from seats.models import Seat
 from seats.services import venue_seed
 from timesync import clock
@@ -78,14 +80,39 @@ class Decision:
     """What one attempt came to: ``code`` (``ok`` or the refusal's error code) and, for an
     accepted sale, whether it double-booked (``conflict``) and unfairly (``unfair``); for a
     granted hold, its handle and stamps (``expires_at`` on the holding node's clock,
-    ``true_expires_at`` in true time)."""
+    ``true_expires_at`` in true time).  ``answered_at``: the true instant of the answer — the
+    attempt's instant, plus the commit wait (``waited`` seconds, ``commit_wait`` mode only)
+    during which the write held its seat lock."""
 
     code: str
+    answered_at: datetime
     conflict: bool = False
     unfair: bool = False
     hold: Any = None
     expires_at: datetime | None = None
     true_expires_at: datetime | None = None
+    waited: float = 0.0
+
+
+def trial_nodes(
+    node_ids: Iterable[str], offsets: dict[str, tuple[float, float]], start: datetime, *, sync_error: float
+) -> list[ServerNode]:
+    """The trial's nodes (unsaved): each at its (offset s, drift ppm) from ``start``, unlisted
+    ones at 0, and each synced at ``start`` with an error bound of ``sync_error`` seconds — so
+    ``commit_wait``'s ε (:func:`timesync.consistency.uncertainty`) is ``sync_error`` at the
+    start and grows at the assumed drift.  An offset is a clock fault the sync did not see: it
+    leaves ε as it is (DESIGN §2b)."""
+    return [
+        ServerNode(
+            server_id=server_id,
+            offset_seconds=offsets.get(server_id, (0.0, 0.0))[0],
+            drift_ppm=offsets.get(server_id, (0.0, 0.0))[1],
+            offset_since=start,
+            last_sync=start,
+            last_sync_error_bound=sync_error,
+        )
+        for server_id in node_ids
+    ]
 
 
 # --- The rule on rows in memory -----------------------------------------------------------------
@@ -127,29 +154,41 @@ class FastStore:
         self.seats = seats
         self.seat_ids = list(range(1, seats + 1))
 
-    def begin(self, offsets: dict[str, tuple[float, float]], start: datetime) -> None:
-        """A fresh trial: empty venue, every node at its offset from ``start`` (drift counts from there)."""
-        self.nodes = {
-            server_id: ServerNode(
-                server_id=server_id,
-                offset_seconds=offsets.get(server_id, (0.0, 0.0))[0],
-                drift_ppm=offsets.get(server_id, (0.0, 0.0))[1],
-                offset_since=start,
-            )
-            for server_id in self.node_ids
-        }
-        self.node_list = list(self.nodes.values())
+    def begin(self, offsets: dict[str, tuple[float, float]], start: datetime, *, sync_error: float) -> None:
+        """A fresh trial: empty venue, every node at its offset from ``start`` (drift counts from
+        there), synced at ``start`` with error bound ``sync_error`` (:func:`trial_nodes`)."""
+        self.node_list = trial_nodes(self.node_ids, offsets, start, sync_error=sync_error)
+        self.nodes = {node.server_id: node for node in self.node_list}
+        # The commit wait (``acknowledge``) waits through ``timesync.clock.sleep``: under this
+        # virtual reference clock it advances the clock instead of sleeping.
+        self.fake = clock.FrozenClock(start)
+        self._stack = ExitStack()
+        self._stack.enter_context(clock.use_reference_clock(self.fake))
         self.reservations: dict[int, list[_Reservation]] = {}
         self.holds: dict[int, list[_Hold]] = {}
         self.ops: list[checker.Op] = []
         self._ids = {"reservation": 0, "hold": 0}
+
+    def resync(self, at: datetime) -> None:
+        """Every node synced at ``at`` with the trial's error bound (ε back to it; offsets unchanged)."""
+        for node in self.node_list:
+            node.last_sync = at
 
     def _next(self, kind: str) -> int:
         self._ids[kind] += 1
         return self._ids[kind]
 
     def _log(
-        self, f: str, at: datetime, seat_id: int, node: str, t_node: datetime | None, code: str, value: Any
+        self,
+        f: str,
+        at: datetime,
+        seat_id: int,
+        node: str,
+        t_node: datetime | None,
+        code: str,
+        value: Any,
+        *,
+        completed: datetime | None = None,
     ) -> None:
         self.ops.append(
             checker.Op(
@@ -157,7 +196,7 @@ class FastStore:
                 f=f,
                 outcome="ok" if code == OK else "fail",
                 invoked=at,
-                completed=at,
+                completed=at if completed is None else completed,
                 seat_id=seat_id,
                 node=node,
                 node_time=t_node,
@@ -168,8 +207,7 @@ class FastStore:
 
     def _decide(self, f: str, seat_id: int, node_id: str, mode: str, at: datetime, *, own: _Hold | None = None):
         """The rule of ``reservation_create``/``hold_create``/``hold_confirm`` up to the write:
-        ``(the node's view, active reservations)``, or a refusal's code (already logged).  No
-        commit wait: the experiment's modes do not include ``commit_wait`` (see ``begin``)."""
+        ``(the node's view, active reservations)``, or a refusal's code (already logged)."""
         node = self.nodes[node_id]
         t_node = clock.node_now(node, at=at)
         try:
@@ -190,10 +228,18 @@ class FastStore:
             return exc.code
         return view, list(active)
 
+    def _acknowledge(self, view: Any, at: datetime) -> tuple[float, datetime]:
+        """The rule's own :func:`~reservations.visibility.acknowledge` (the commit wait in
+        ``commit_wait``, nothing otherwise) from virtual instant ``at``: (seconds waited, the
+        instant of the answer)."""
+        self.fake.now = at
+        waited = acknowledge(view)
+        return waited, self.fake.now
+
     def _sell(self, f: str, seat_id: int, name: str, node_id: str, mode: str, at: datetime, own: _Hold | None):
         decided = self._decide(f, seat_id, node_id, mode, at, own=own)
         if isinstance(decided, str):
-            return Decision(decided)
+            return Decision(decided, at)
         view, active = decided
         row = _Reservation(self._next("reservation"), seat_id, node_id, name, view.stamp, at, view.offset)
         bisect.insort(self.reservations.setdefault(seat_id, []), row, key=_stamp)
@@ -201,9 +247,10 @@ class FastStore:
         if own is not None:
             own.active = False
             value["hold_id"] = own.pk
-        self._log(f, at, seat_id, node_id, view.t_node, OK, value)
+        waited, answered = self._acknowledge(view, at)
+        self._log(f, at, seat_id, node_id, view.t_node, OK, value, completed=answered)
         unfair = bool(active) and not Conflict(seat_id, [*active, row]).fair  # type: ignore[list-item]
-        return Decision(OK, conflict=bool(active), unfair=unfair)
+        return Decision(OK, answered, conflict=bool(active), unfair=unfair, waited=waited)
 
     def reserve(self, *, seat: int, name: str, node: str, mode: str, at: datetime) -> Decision:
         return self._sell("reserve", self.seat_ids[seat], name, node, mode, at, None)
@@ -212,7 +259,7 @@ class FastStore:
         seat_id = self.seat_ids[seat]
         decided = self._decide("hold", seat_id, node, mode, at)
         if isinstance(decided, str):
-            return Decision(decided)
+            return Decision(decided, at)
         view, _active = decided
         ttl_delta = timedelta(seconds=ttl)
         row = _Hold(self._next("hold"), seat_id, node, name, view.stamp, view.stamp + ttl_delta, at + ttl_delta)
@@ -224,8 +271,11 @@ class FastStore:
             "recorded_at": at,
             "true_expires_at": row.true_expires_at,
         }
-        self._log("hold", at, seat_id, node, view.t_node, OK, value)
-        return Decision(OK, hold=row, expires_at=row.expires_at, true_expires_at=row.true_expires_at)
+        waited, answered = self._acknowledge(view, at)
+        self._log("hold", at, seat_id, node, view.t_node, OK, value, completed=answered)
+        return Decision(
+            OK, answered, hold=row, expires_at=row.expires_at, true_expires_at=row.true_expires_at, waited=waited
+        )
 
     def confirm(self, *, hold: _Hold, node: str, mode: str, at: datetime) -> Decision:
         return self._sell("confirm", hold.seat_id, hold.customer_name, node, mode, at, hold)
@@ -233,7 +283,7 @@ class FastStore:
     def release(self, *, hold: _Hold, at: datetime) -> Decision:
         hold.active = False
         self._log("release", at, hold.seat_id, "", None, OK, {"hold_id": hold.pk})
-        return Decision(OK)
+        return Decision(OK, at)
 
     def history(self) -> list[checker.Op]:
         return self.ops
@@ -244,7 +294,7 @@ class FastStore:
         return sum(1 for n in counts if n > 1), len(counts)
 
     def end(self) -> None:
-        pass
+        self._stack.close()
 
 
 # --- The services on a private database -----------------------------------------------------------
@@ -258,18 +308,25 @@ class RuleStore:
     def __init__(self, seat_ids: Sequence[int]) -> None:
         self.seat_ids = list(seat_ids)
 
-    def begin(self, offsets: dict[str, tuple[float, float]], start: datetime) -> None:
+    def begin(self, offsets: dict[str, tuple[float, float]], start: datetime, *, sync_error: float) -> None:
+        """A fresh trial: the nodes as :func:`trial_nodes` says, set through the services."""
         self.fake = clock.FrozenClock(start)
         self._stack = ExitStack()
         self._stack.enter_context(clock.use_reference_clock(self.fake))
         self._stack.enter_context(transaction.atomic())
         node_offsets_set_many(offsets, actor=ENGINE_ACTOR, reason="trial")  # at virtual time 0: drift from here
+        # Every node synced at the start with the trial's error bound (what a sync records).
+        ServerNode.objects.update(last_sync=start, last_sync_error_bound=sync_error)
         self._first_op = Operation.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
+    def resync(self, at: datetime) -> None:
+        """Every node synced at ``at`` with the trial's error bound (ε back to it; offsets unchanged)."""
+        ServerNode.objects.update(last_sync=at)
+
     def _at(self, at: datetime) -> None:
-        # A commit wait inside the rule advances the virtual clock itself (clock.sleep); a later
-        # attempt then starts no earlier than that wait's end, as it would queue behind it.
-        self.fake.now = max(self.fake.now, at)
+        # The engine orders the attempts (and queues those on a seat behind its lock); a commit
+        # wait inside the rule then advances the virtual clock itself (clock.sleep), to the answer.
+        self.fake.now = at
 
     def reserve(self, *, seat: int, name: str, node: str, mode: str, at: datetime) -> Decision:
         self._at(at)
@@ -278,13 +335,16 @@ class RuleStore:
                 seat_id=self.seat_ids[seat], customer_name=name, server_id=node, mode=mode, actor=ENGINE_ACTOR
             )
         except DomainError as exc:
-            return Decision(exc.code)
-        return self._sale(outcome)
+            return Decision(exc.code, at)
+        return self._sale(outcome, at)
 
-    @staticmethod
-    def _sale(outcome: Any) -> Decision:
+    def _sale(self, outcome: Any, at: datetime) -> Decision:
         unfair = outcome.conflict_detected and not Conflict(0, [*outcome.hidden, outcome.reservation]).fair
-        return Decision(OK, conflict=outcome.conflict_detected, unfair=unfair)
+        return Decision(OK, self.fake.now, conflict=outcome.conflict_detected, unfair=unfair, waited=self._waited(at))
+
+    def _waited(self, at: datetime) -> float:
+        """The commit wait, as the virtual clock advanced during the call (``commit_wait`` only)."""
+        return (self.fake.now - at).total_seconds()
 
     def hold(self, *, seat: int, name: str, node: str, mode: str, at: datetime, ttl: int) -> Decision:
         self._at(at)
@@ -298,22 +358,29 @@ class RuleStore:
                 actor=ENGINE_ACTOR,
             )
         except DomainError as exc:
-            return Decision(exc.code)
+            return Decision(exc.code, at)
         h = outcome.hold
-        return Decision(OK, hold=outcome.token, expires_at=h.expires_at, true_expires_at=h.true_expires_at)
+        return Decision(
+            OK,
+            self.fake.now,
+            hold=outcome.token,
+            expires_at=h.expires_at,
+            true_expires_at=h.true_expires_at,
+            waited=self._waited(at),
+        )
 
     def confirm(self, *, hold: str, node: str, mode: str, at: datetime) -> Decision:
         self._at(at)
         try:
             outcome = hold_confirm(token=hold, server_id=node, mode=mode, actor=ENGINE_ACTOR)
         except DomainError as exc:
-            return Decision(exc.code)
-        return self._sale(outcome)
+            return Decision(exc.code, at)
+        return self._sale(outcome, at)
 
     def release(self, *, hold: str, at: datetime) -> Decision:
         self._at(at)
         hold_release(token=hold, actor=ENGINE_ACTOR)
-        return Decision(OK)
+        return Decision(OK, at)
 
     def history(self) -> list[checker.Op]:
         """The trial's operations, read from the history the services appended (kept as

@@ -11,12 +11,13 @@ from .experiment_report import GUIDE_CLAIMS, MEASURES, LoadedReport, Measure, Re
 
 
 def figure(measure: Measure, mean: str, ci: str, n: str) -> str:
-    """``12.3 % ± 1.4`` (percent) or ``85.2 s ± 9.1`` (seconds); ``—`` when undefined."""
+    """``12.3 % ± 1.4`` (percent), ``85.2 s ± 9.1`` (seconds) or ``21.4 ms ± 0.3`` (the
+    measure's unit); ``—`` when undefined."""
     if mean == "":
         return "—"
-    scale, unit = (100.0, " %") if measure.percent else (1.0, " s")
-    text = f"{scale * float(mean):.1f}{unit}"
-    return text + (f" ± {scale * float(ci):.1f}" if ci != "" else "")
+    unit = " %" if measure.percent else f" {measure.unit}"
+    text = f"{measure.shown(float(mean)):.1f}{unit}"
+    return text + (f" ± {measure.shown(float(ci)):.1f}" if ci != "" else "")
 
 
 def _display(rows: list[dict[str, str]]) -> list[dict[str, Any]]:

@@ -6,10 +6,12 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
-from .views import seat_map
+from .views import hold_anomalies, seat_map
 
 urlpatterns = [
     path("", seat_map, name="seat-map"),
+    # The stolen and zombie holds of the recent history, as the checker names them (the timeline).
+    path("seat-map/hold-anomalies", hold_anomalies, name="hold-anomalies"),
     # The page's JavaScript strings in the active language (pages/locale/*/djangojs.po).
     path("jsi18n/", JavaScriptCatalog.as_view(packages=["pages"]), name="javascript-catalog"),
     # Django's set_language: POST language=fr|en, a cookie remembers it (else Accept-Language).

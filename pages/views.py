@@ -13,15 +13,22 @@ from itertools import groupby
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
 
+from core.errors import envelope
 from core.permissions import audience_of, may_operate
+from core.timefmt import iso_utc
+from history.selectors import recent_hold_histories
+from lab import checker
 from reservations import shapes as reservation_shapes
 from reservations.models import holder_of
 from reservations.selectors import seat_list_with_holder
 from simulation.selectors import scenario_list
 from timesync import shapes as clock_shapes
+from timesync.clock import reference_now
 from timesync.consistency import cluster_clocks, consistency_get
 
 
@@ -80,3 +87,49 @@ def seat_map(request: HttpRequest) -> HttpResponse:
         "ws_port": settings.SEATCLOCK_WS_PUBLIC_PORT or "",
     }
     return render(request, "seatmap.html", context)
+
+
+#: What a hold operation's value keeps of its hold: both stamps on its node's clock, both in true time.
+HOLD_TIMES = ("created_at", "expires_at", "recorded_at", "true_expires_at")
+
+
+@require_GET
+def hold_anomalies(request: HttpRequest) -> JsonResponse:
+    """``GET /seat-map/hold-anomalies[?seat_id=N]``: the stolen and zombie holds of the recent
+    operations history, as the history checker (``lab.checker``, DESIGN §8) names them — the page
+    never classifies a hold itself.  Reads the seats of the last 100 hold operations
+    (``history.selectors.recent_hold_histories``).
+
+    ``{"anomalies": [{kind: "stolen_hold" | "zombie_hold", seat_id, hold_id, reservation_id,
+    explanation, hold: op, witness: op}], "true_time"}``: ``hold`` is the hold's operation,
+    with its ``created_at``/``expires_at`` (its node's clock) and ``recorded_at``/``true_expires_at``
+    (true time); ``witness`` the sale that stole it (``reservation_id`` set) or the ``SEAT_HELD``
+    refusal that honoured it after its true end; an op is :meth:`lab.checker.Op.record` (true instants, the
+    node and what its clock read).  Who may read the history may read this (open in the demo,
+    staff only in production: 403 ``PERMISSION_DENIED``); a bad ``seat_id``: 400
+    ``VALIDATION_ERROR``.  Both in the API's error envelope.
+    """
+    if not may_operate(getattr(request, "user", None)):
+        return JsonResponse(envelope("PERMISSION_DENIED", _("Only staff may read the operations history.")), status=403)
+    raw = request.GET.get("seat_id")
+    seat_id = None
+    if raw is not None:
+        if not raw.isdigit() or len(raw) > 18:
+            details = {"seat_id": [_("A positive whole number.")]}
+            return JsonResponse(envelope("VALIDATION_ERROR", _("Invalid input"), details), status=400)
+        seat_id = int(raw)
+    verdict = checker.check(checker.ops_from_rows(recent_hold_histories(seat_id=seat_id)))
+    anomalies = [
+        {
+            "kind": a.hold_kind,
+            "seat_id": a.seat_id,
+            "hold_id": a.first.value.get("hold_id"),
+            "reservation_id": a.second.value.get("reservation_id") if a.second.ok else None,
+            "explanation": a.explanation,
+            "hold": {**a.first.record(), **{k: a.first.value.get(k) for k in HOLD_TIMES}},
+            "witness": a.second.record(),
+        }
+        for a in verdict.anomalies
+        if a.hold_kind is not None
+    ]
+    return JsonResponse({"anomalies": anomalies, "true_time": iso_utc(reference_now())})

@@ -184,7 +184,8 @@ def reservation_cancel(
     """Cancel an active reservation (soft delete: status ``cancelled``, ``cancelled_at`` set).
 
     With ``token_required`` (production, not staff: ``core.permissions.may_cancel_without_token``)
-    ``cancel_token`` must be the reservation's (DESIGN §6, pretix's order secret).
+    ``cancel_token`` must be the reservation's (DESIGN §6, pretix's order secret); a token
+    given where none is required must be the right one too.
 
     Raises ``ReservationNotFound`` (404) for an unknown, cancelled or bumped reservation and
     ``InvalidCancelToken`` (403) for a missing or wrong token; nothing changes then.  Appended to
@@ -194,7 +195,7 @@ def reservation_cancel(
     with operation("cancel", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
         found = reservation_get(reservation_id)
         op.decided(seat_id=found.seat_id)
-        if token_required and not tokens.matches(cancel_token, found.cancel_token_digest):
+        if (token_required or cancel_token is not None) and not tokens.matches(cancel_token, found.cancel_token_digest):
             raise InvalidCancelToken(found.pk)
         seat = seat_lock(found.seat_id)
         # Re-read under the seat lock: it may have been cancelled or bumped meanwhile.

@@ -238,10 +238,16 @@ def hold_created(h: Hold, token: str, *, audience: Audience) -> dict[str, Any]:
 
 def hold_seen(h: Hold, seen: HoldsSeen, *, audience: Audience) -> dict[str, Any]:
     """A hold as every node judges it at one true instant: per node, ``live`` (it sees the hold
-    holding the seat) and ``remaining_seconds`` until it expires on that node's clock
-    (negative: expired that long ago) — the countdown each node shows; ``truly_live``: in true time."""
+    holding the seat), ``visible`` (the hold is not stamped in the node's future: a lagging node
+    does not see it yet, so it is not live there whatever the countdown says) and
+    ``remaining_seconds`` until it expires on that node's clock (negative: expired that long
+    ago) — the countdown each node shows; ``truly_live``: in true time."""
     nodes = {
-        server_id: {"live": view.hold_live(h), "remaining_seconds": round(view.hold_remaining(h), 6)}
+        server_id: {
+            "live": view.hold_live(h),
+            "visible": view.sees(h.created_at),
+            "remaining_seconds": round(view.hold_remaining(h), 6),
+        }
         for server_id, view in seen.views.items()
     }
     truly_live = h.status == Hold.Status.ACTIVE and h.recorded_at <= seen.t_true < h.true_expires_at

@@ -163,6 +163,11 @@ def test_reservation_get_and_soft_delete(api, venue, frozen_clock):
     got = api.get(f"/api/reservations/{created['id']}")
     assert got.json() == {k: created[k] for k in RESERVATION_KEYS}
     frozen_clock.advance(1)
+    # The demo needs no token, but a token given must be the right one (a client that kept it
+    # and sends the wrong one has a bug worth hearing about).
+    wrong = api.delete(f"/api/reservations/{created['id']}", HTTP_X_CANCEL_TOKEN="x" + created["cancel_token"][1:])
+    assert_error(wrong, 403, "INVALID_CANCEL_TOKEN")
+    assert Reservation.objects.get(pk=created["id"]).status == "active"
     deleted = api.delete(f"/api/reservations/{created['id']}")
     assert deleted.status_code == 204
     assert deleted.content == b""

@@ -1,17 +1,17 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.pagination import Page, PageQuery, query_values
 from core.permissions import AuditPermission
 from core.schema import VALIDATION, error_response
+from core.views import ApiView
 from history import shapes
 from history.selectors import operation_list
 
 from .serializers import HistoryFilterSerializer, HistoryListSerializer
 
 
-class HistoryListView(APIView):
+class HistoryListView(ApiView):
     permission_classes = [AuditPermission]
 
     @extend_schema(

@@ -22,7 +22,7 @@ def report(data_dir):
     call_command(
         "experiment",
         *("--seeds", "9,10", "--rate", "3", "--duration", "15", "--seats", "25", "--think", "6", "--no-progress"),
-        *("--modes", "naive", "--scenarios", "extreme_drift", "--skews", "0,30", "--jobs", "1"),
+        *("--modes", "naive,commit_wait", "--scenarios", "extreme_drift", "--skews", "0,30", "--jobs", "1"),
         stdout=StringIO(),
         stderr=StringIO(),
     )
@@ -47,10 +47,13 @@ def test_page_shows_parameters_intervals_claims_and_a_plot_per_measure(client, r
     assert "manage.py experiment --seeds 9,10 --rate 3 --duration 15 --seats 25" in html
     assert "9, 10 (2)" in html
     assert "extreme_drift" in html and "server-2 -30 s" in html
-    # 5 measures × (2 workloads × (1 scenario row + 2 skew rows)) + the claims table (3 figures for extreme_drift).
-    assert html.count('<td class="num">') == 5 * 2 * 3 + 3
+    # 6 measures × 2 modes × (2 workloads × (1 scenario row + 2 skew rows)) + the claims table (3
+    # figures for extreme_drift, naive).
+    assert html.count('<td class="num">') == 6 * 2 * 2 * 3 + 3
     assert "&gt; 50 %" in html  # the guide's claim for extreme_drift, beside what was measured
-    for measure in ("conflict_rate", "unfair_rate", "refused_rate", "stolen_hold_rate", "zombie_seat_seconds"):
+    assert "every node synced at the start of a trial and every 64.0 s with a 0.001 s error bound" in html
+    measures = ("conflict_rate", "unfair_rate", "refused_rate", "stolen_hold_rate", "zombie_seat_seconds")
+    for measure in (*measures, "commit_wait_latency"):
         assert f'src="/experiments/plot/{measure}.png?v=' in html
         png = client.get(f"/experiments/plot/{measure}.png")
         assert png.status_code == 200 and png["Content-Type"] == "image/png"
@@ -68,6 +71,12 @@ def test_figures_on_the_page_are_the_summarys_means_and_intervals(client, report
     assert f'<td class="num">{mean:.1f} % ± {ci:.1f}</td>' in html
     zombie = float(naive["zombie_seat_seconds_mean"])
     assert f"{zombie:.1f} s ± " in html
+    # Commit-wait latency in ms: about 2ε per write (ε from the 1 ms sync error), 0 in naive.
+    cw = next(r for r in rows if r["scenario"] == "extreme_drift" and r["mode"] == "commit_wait")
+    latency, ci = 1000 * float(cw["commit_wait_latency_mean"]), 1000 * float(cw["commit_wait_latency_ci95"])
+    assert 2 < latency < 20  # 2ε, ε = 1 ms + 0.2 ms per virtual second since the sync (runs ≤ 45 s)
+    assert f'<td class="num">{latency:.1f} ms ± {ci:.1f}</td>' in html
+    assert float(naive["commit_wait_latency_mean"]) == 0
 
 
 def test_unreadable_report_is_reported_not_a_500(client, data_dir):
@@ -95,6 +104,8 @@ def test_page_in_french(client, report):
     assert "Taux de conflits" in html
     assert "Balayage du décalage : server-2 retarde, tous les autres nœuds à 0" in html
     assert "Conflict rate" not in html
+    assert "Latence de l&#x27;attente de validation" in html
+    assert "une borne d'erreur de 0,001 s" in html
 
 
 def test_empty_state_in_french(client, data_dir):

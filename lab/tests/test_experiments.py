@@ -143,6 +143,55 @@ def test_with_clocks_in_sync_the_modes_agree_but_for_boundeds_margin_on_holds():
         assert only(results, "reserve", "server-2", 0.0, mode).conflicts == 0
 
 
+def test_commit_wait_within_epsilon_never_double_books_steals_nor_inverts_and_waits_about_two_epsilon():
+    # Every node synced with a 0.3 s error bound: ε ≥ 0.3 s, so server-2 lagging 0.1 or 0.2 s is
+    # within its ε (DESIGN §2b's condition).  ε grows at 200 ppm over the run (≤ 20 virtual s).
+    wide = Workload(**{**vars(FLASH), "sync_error": 0.3})
+    results = run(wide, modes=("naive", "commit_wait"), skews=(0.1, 0.2))
+    lags = (0.1, 0.2)
+    # The same customers double-book and steal holds under naive...
+    assert sum(only(results, "reserve", "server-2", lag, "naive").conflicts for lag in lags) > 0
+    assert sum(only(results, "hold", "server-2", lag, "naive").stolen_holds for lag in lags) > 0
+    for workload in ("reserve", "hold"):
+        for lag in lags:
+            naive = only(results, workload, "server-2", lag, "naive")
+            assert naive.commit_wait_latency == 0 == naive.lock_wait_us
+            # ...and not under commit_wait, whose history the checker finds externally consistent.
+            cw = only(results, workload, "server-2", lag, "commit_wait")
+            assert cw.conflicts == 0 == cw.unfair == cw.double_booked_seats == cw.stolen_holds
+            assert cw.double_sales == 0 == cw.inversions == cw.stale_acceptances
+            assert cw.refused_fenced == 0 and cw.accepted > 0
+            # The price: each write waited 2ε (from 2 × 0.3 s, ε growing by ≤ 4 ms), seat lock held.
+            assert 0.6 < cw.commit_wait_latency < 0.61
+            assert cw.writes == cw.accepted + cw.holds
+            assert cw.lock_wait_us > 0
+            if workload == "hold":  # and holds live up to 2ε past their true end on some node
+                assert 0 < cw.zombie_seconds <= cw.holds * 2 * 0.31
+
+
+def test_a_resync_brings_epsilon_back_to_the_sync_error_bound():
+    # Without a resync ε grows 0.2 ms per virtual second (the default workload's 240 s would make
+    # it ~50 ms); synced every 2 s it stays within 0.4 ms of the 1 ms bound: each wait 2–2.9 ms.
+    slow = Workload(**{**vars(SMALL), "duration": 60.0, "resync": 0.0})
+    never = only(run(slow, modes=("commit_wait",), skews=(0.0,)), "reserve", "server-2", 0.0, "commit_wait")
+    often = Workload(**{**vars(slow), "resync": 2.0})
+    synced = only(run(often, modes=("commit_wait",), skews=(0.0,)), "reserve", "server-2", 0.0, "commit_wait")
+    assert never.commit_wait_latency > synced.commit_wait_latency + 0.002
+    assert 0.002 < synced.commit_wait_latency < 0.0029
+
+
+def test_commit_wait_shows_the_anomaly_when_an_offset_is_beyond_epsilon():
+    # The default sync error (1 ms): ε is a few ms, and server-2's 0.2 s lag — or the scenario's
+    # tens of seconds — is a clock fault beyond it.  TrueTime is only as good as ε.
+    results = run(FLASH, modes=("commit_wait",), skews=(0.2,), scenarios=("extreme_drift",))
+    for label, lag in (("server-2", 0.2), ("extreme_drift", None)):
+        reserve = only(results, "reserve", label, lag, "commit_wait")
+        assert reserve.conflicts > 0 and reserve.inversions > 0
+        assert only(results, "hold", label, lag, "commit_wait").stolen_holds > 0
+        # 2ε per write: 2 ms, plus 0.4 ms per virtual second since the sync.
+        assert 0.002 < reserve.commit_wait_latency < 0.006
+
+
 def test_a_stored_scenario_drift_is_applied_in_virtual_time():
     # server-3 gains 0.1 s per virtual second: bounded fences it once it is 0.4 s ahead (4 s in).
     server_3 = ServerNode.objects.get(pk="server-3")
@@ -161,7 +210,9 @@ def test_the_fast_engine_decides_every_attempt_as_the_services_do(workload):
     """The same workload through FastStore (rows in memory) and RuleStore (the services on a
     private database): the same outcome for every attempt, in every mode, and the same verdict
     of the history checker.  Covers refusals seen, held, fenced and expired, stolen holds,
-    zombies, double bookings and drift."""
+    zombies, double bookings and drift; in ``commit_wait`` the waits (to the microsecond: each
+    answer's instant is in the trace), the attempts queued behind a seat lock held by a wait,
+    and a run with ε wider than the lag (0.3 s) beside the default 1 ms."""
     customers = workload_draw(FLASH, seed=3, nodes=NODES)
     ranking = seat_ranking(FLASH, seed=3)
     offsets = [
@@ -169,35 +220,50 @@ def test_the_fast_engine_decides_every_attempt_as_the_services_do(workload):
         {"server-2": (-0.2, 0.0)},  # within the fence (half the bound)
         {"server-3": (0.0, 100_000.0)},  # drifting ahead
     ]
+    # ε ≥ 0.3 s: the −0.2 s lag is within it; every node synced again every 2 s (ε back to 0.3 s).
+    wide = Workload(**{**vars(FLASH), "sync_error": 0.3, "resync": 2.0})
+    runs = [
+        (FLASH, Trial("scenario", f"offsets {i}", mode, o, workload=workload))
+        for i, o in enumerate(offsets)
+        for mode in MODES
+    ]
+    runs.append((wide, Trial("scenario", "within ε", "commit_wait", offsets[1], workload=workload)))
     traces: dict[str, list] = {"fast": [], "rule": []}
     verdicts: dict[str, list] = {"fast": [], "rule": []}
     results: dict[str, list] = {"fast": [], "rule": []}
-    trials = [
-        Trial("scenario", f"offsets {i}", mode, o, workload=workload) for i, o in enumerate(offsets) for mode in MODES
-    ]
     fast = FastStore(NODES, FLASH.seats)
-    for trial in trials:
+    for w, trial in runs:
         trace: list = []
-        results["fast"].append(trial_run(trial, FLASH, customers, ranking, fast, nodes=NODES, trace=trace))
+        results["fast"].append(trial_run(trial, w, customers, ranking, fast, nodes=NODES, trace=trace))
         traces["fast"].append(trace)
         verdicts["fast"].append(_kinds(fast.history()))
     with private_store("memory", node_ids=NODES, seats=FLASH.seats) as seat_ids:
         rule = RuleStore(seat_ids)
         index = {pk: i + 1 for i, pk in enumerate(seat_ids)}
-        for trial in trials:
+        for w, trial in runs:
             trace = []
-            results["rule"].append(trial_run(trial, FLASH, customers, ranking, rule, nodes=NODES, trace=trace))
+            results["rule"].append(trial_run(trial, w, customers, ranking, rule, nodes=NODES, trace=trace))
             traces["rule"].append(trace)
             verdicts["rule"].append(_kinds(rule.last_history, index))
     assert traces["fast"] == traces["rule"]
     assert verdicts["fast"] == verdicts["rule"]
     assert [vars(r) for r in results["fast"]] == [vars(r) for r in results["rule"]]
-    outcomes = {step[-1] for trace in traces["fast"] for step in trace}
+    outcomes = {step[5] for trace in traces["fast"] for step in trace}
     expected = {"ok", "SEAT_ALREADY_RESERVED", "TIME_DRIFT_DETECTED"}
     if workload == "hold":
         expected |= {"SEAT_HELD", "HOLD_EXPIRED"}
     assert expected <= outcomes  # not vacuous: every kind of decision was compared
     assert sum(len(t) for t in traces["fast"]) > 500
+    # Not vacuous for commit_wait either: its writes waited (about 2ε each), and some attempts
+    # queued behind a seat lock a wait held.
+    waiting = [r for (_, t), r in zip(runs, results["fast"], strict=True) if t.mode == "commit_wait"]
+    assert all(r.writes > 0 and r.commit_wait_us > 0 for r in waiting)
+    assert waiting[-1].lock_wait_us > 0
+    assert all(
+        r.commit_wait_us == 0 == r.lock_wait_us
+        for (_, t), r in zip(runs, results["fast"], strict=True)
+        if t.mode != "commit_wait"
+    )
 
 
 def _kinds(ops: list[checker.Op], seat_index: dict[int, int] | None = None) -> list[tuple]:
@@ -356,7 +422,14 @@ def test_command_writes_csvs_json_and_a_plot_per_measure(tmp_path):
     out = experiment(tmp_path, "--seeds", "1,2", "--modes", "naive", "--scenarios", "major_drift", "--skews", "0,10")
     plots = json.loads((tmp_path / "report.json").read_text())["files"]["plots"]
     assert sorted(plots) == sorted(
-        ["conflict_rate", "unfair_rate", "refused_rate", "stolen_hold_rate", "zombie_seat_seconds"]
+        [
+            "conflict_rate",
+            "unfair_rate",
+            "refused_rate",
+            "stolen_hold_rate",
+            "zombie_seat_seconds",
+            "commit_wait_latency",
+        ]
     )
     for name in plots.values():
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -404,6 +477,7 @@ def run_from_argv(*argv: str) -> int:
         (["--skews", "-1"], "skews are lags between 0 and"),
         (["--skews", "one,two"], "--skews must be comma-separated numbers"),
         (["--seeds", "1,1"], "--seeds must name distinct seeds"),
+        (["--sync-error", "0.6"], "sync error must be 0 to 0.5 seconds"),
         (["--seeds", "a-b"], "--seeds takes integers"),
         (["--hold-ttl", "0"], "hold ttl must be 1 to 7200"),
         (["--jobs", "-1"], "argument --jobs: must be an integer from 0 to 256, not '-1'"),

@@ -200,7 +200,10 @@ def test_run_sh_stops_within_10_s_under_load(database, tmp_path, how):
     env = base_env(tmp_path, DATABASE_URL=database, PORT=str(port), NTP_PORT=str(ntp_port))
     log_path = tmp_path / "run.log"
     with started(["./run.sh"], env, log_path) as proc:
-        wait_for("run.sh serving", lambda: proc.poll() is None and answers("127.0.0.1", port), timeout=120)
+        # The address is announced only once it answers (it was printed before Daphne listened).
+        ready = f"Seatclock is ready: http://127.0.0.1:{port}/"
+        wait_for("run.sh's ready line", lambda: ready in log_path.read_text(errors="replace"), timeout=120)
+        assert proc.poll() is None and answers("127.0.0.1", port)
         with HttpLoad("127.0.0.1", port, seat_ids(port)) as load:
             wait_for(f"{LOADED} answers under load", lambda: load.answered >= LOADED, timeout=60)
             if how.startswith("SIGTERM"):

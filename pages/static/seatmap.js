@@ -17,10 +17,16 @@
   }
 
   var TOPICS = ["reservations", "time_sync", "conflicts"];
-  var MARKS = { available: "○", reserved: "●", conflict: "⚠" };
-  var STATE_TEXT = { available: _("free"), reserved: _("booked"), conflict: _("double-booked") };
+  var MARKS = { available: "○", reserved: "●", conflict: "⚠", held: "◷" };
+  var STATE_TEXT = { available: _("free"), reserved: _("booked"), conflict: _("double-booked"), held: _("held") };
 
   var seats = new Map(); // seat id -> {id, row, number, label, reservations: Map(id -> reservation), holderId}
+  /* Active holds (docs/holds.md), as GET /api/holds read them: hold id -> the hold plus
+     `nodes` {server_id: {live, remaining_seconds}} judged at true time `seenAt` (ms).  Each
+     node's countdown is remaining_seconds − (now − seenAt): the server judged, the page only
+     lets time pass. */
+  var holds = new Map();
+  var holdTokens = new Map(); // hold id -> hold_token, for the holds this page took (shown once)
   var conflictsBySeat = new Map(); // seat id -> conflict from /api/reservations/conflicts
   var consistency = { mode: "naive", fence_limit_seconds: null, max_clock_offset_seconds: null, modes: [] };
   var controlsEnabled = false;
@@ -107,7 +113,263 @@
 
   function seatState(seat) {
     var n = seat.reservations.size;
+    if (n === 0 && seatHold(seat.id)) return "held";
     return n === 0 ? "available" : n === 1 ? "reserved" : "conflict";
+  }
+
+  /* ---- holds: expiry as each node's clock judges it ------------------------------------------ */
+
+  /* Seconds left on `node`'s clock (negative: expired that long ago), or null if unknown. */
+  function holdRemaining(h, node) {
+    var seen = h.nodes[node];
+    if (!seen) return null;
+    return seen.remaining_seconds - (trueNow() - h.seenAt) / 1000;
+  }
+
+  /* Live somewhere: some node still judges it live, or it is live in true time. */
+  function holdAlive(h) {
+    if (trueNow() < micros(h.true_expires_at) / 1000) return true;
+    return Object.keys(h.nodes).some(function (node) { return holdRemaining(h, node) > 0; });
+  }
+
+  /* The seat's hold drawn on its tile: the latest one alive (another customer's after a theft). */
+  function seatHold(seatId) {
+    var found = null;
+    holds.forEach(function (h) { if (h.seat_id === seatId && holdAlive(h) && (!found || h.id > found.id)) found = h; });
+    return found;
+  }
+
+  function secondsText(r) { return Math.max(0, Math.ceil(r - 1e-9)).toString(); }
+
+  /* Keep the holds of `list` (GET /api/holds' shape, read at `trueTime`); with `seatId`, the
+     ones of that seat are replaced, else all of them. */
+  function setHolds(list, trueTime, seatId) {
+    var seenAt = micros(trueTime) / 1000;
+    var ids = new Set(list.map(function (h) { return h.id; }));
+    holds.forEach(function (h, id) {
+      if ((seatId === undefined || h.seat_id === seatId) && !ids.has(id)) {
+        holds.delete(id);
+        if (timeline) timeline.endHold(id, h.status === "active" ? "expired" : h.status, null);
+      }
+    });
+    list.forEach(function (h) {
+      holds.set(h.id, Object.assign({}, h, { seenAt: seenAt }));
+      if (timeline) timeline.addHold(h);
+    });
+    if (seatId === undefined) renderAllSeats();
+    else if (seats.has(seatId)) renderSeat(seats.get(seatId));
+  }
+
+  async function refreshHolds(seatId) {
+    var url = "/api/holds?limit=1000" + (seatId === undefined ? "" : "&seat_id=" + seatId);
+    var result = await api("GET", url);
+    if (!result.ok) return;
+    setHolds(result.data.holds, result.data.true_time, seatId);
+    refreshAnomaliesSoon();
+  }
+
+  function dropHold(h, state, atIso) {
+    holds.delete(h.id);
+    holdTokens.delete(h.id);
+    if (timeline) timeline.endHold(h.id, state, atIso || null);
+    if (seats.has(h.seat_id)) renderSeat(seats.get(h.seat_id));
+  }
+
+  /* The checker's stolen and zombie holds (GET /seat-map/hold-anomalies): the page draws them,
+     it never classifies a hold itself. */
+  var anomalyTimer = null;
+  var anomalies = [];
+  function refreshAnomaliesSoon() {
+    clearTimeout(anomalyTimer);
+    anomalyTimer = setTimeout(refreshAnomalies, 250);
+  }
+
+  async function refreshAnomalies() {
+    var result = await api("GET", "/seat-map/hold-anomalies");
+    if (!result.ok) return null;
+    anomalies = result.data.anomalies;
+    if (timeline) timeline.setHoldAnomalies(anomalies);
+    if (selectedId !== null) renderDetails();
+    return anomalies;
+  }
+
+  /* "expires in 42 s on server-1 (its node), 32 s on server-2 (ahead), expired on server-4 …" */
+  function holdNodeText(h, node) {
+    var r = holdRemaining(h, node);
+    if (r === null) return node + " ?";
+    var clock = clockBase && clockBase.servers.find(function (s) { return s.server_id === node; });
+    var own = clockBase && clockBase.servers.find(function (s) { return s.server_id === h.server_id; });
+    var rel = "";
+    if (node === h.server_id) rel = " " + _("(its node)");
+    else if (clock && own && Math.abs(clock.offset_seconds - own.offset_seconds) >= 0.5) {
+      rel = " " + (clock.offset_seconds > own.offset_seconds ? _("(ahead)") : _("(behind)"));
+    }
+    return r > 0
+      ? fmt(_("%(s)s s on %(node)s"), { s: secondsText(r), node: node }) + rel
+      : fmt(_("expired on %(node)s"), { node: node }) + rel;
+  }
+
+  function renderHoldNodes(h, list) {
+    list.querySelectorAll("li[data-server-id]").forEach(function (li) {
+      var node = li.dataset.serverId;
+      var r = holdRemaining(h, node);
+      var text = holdNodeText(h, node);
+      if (li.textContent !== text) li.textContent = text;
+      var state = r === null ? "unknown" : r > 0 ? "live" : "expired";
+      if (li.dataset.state !== state) li.dataset.state = state;
+    });
+  }
+
+  function renderDetailsHolds(seat) {
+    var box = $("details-holds");
+    box.replaceChildren();
+    var mine = [];
+    holds.forEach(function (h) { if (h.seat_id === seat.id) mine.push(h); });
+    mine.sort(function (a, b) { return a.id - b.id; });
+    mine.forEach(function (h) {
+      var li = el("li", null, "hold");
+      li.dataset.holdId = h.id;
+      var head = el("div", null, "resv__head");
+      head.appendChild(el("span", "◷ " + h.customer_name, "resv__name"));
+      head.appendChild(el("span", fmt(_("hold #%(id)s through %(node)s, %(ttl)s s"), { id: h.id, node: h.server_id, ttl: h.ttl_seconds })));
+      var stolen = anomalies.find(function (a) { return a.hold_id === h.id && a.kind === "stolen_hold"; });
+      if (stolen) head.appendChild(el("span", _("stolen"), "tag tag--bad"));
+      li.appendChild(head);
+      var nodes = el("ul", null, "hold__nodes");
+      nodes.setAttribute("aria-label", _("expires in"));
+      var order = Object.keys(h.nodes);
+      order.sort(function (a, b) { return (b === h.server_id) - (a === h.server_id) || (a < b ? -1 : a > b ? 1 : 0); });
+      order.forEach(function (node) {
+        var n = el("li");
+        n.dataset.serverId = node;
+        nodes.appendChild(n);
+      });
+      li.appendChild(el("span", _("expires in") + " ", "hold__lead"));
+      li.appendChild(nodes);
+      renderHoldNodes(h, nodes);
+      if (holdTokens.has(h.id)) {
+        var buttons = el("div", null, "buttons");
+        var confirm = el("button", _("Confirm"), "hold-confirm");
+        confirm.type = "button";
+        confirm.dataset.holdId = h.id;
+        confirm.title = _("Confirm into a booking, through the node chosen above");
+        var release = el("button", _("Release"), "hold-release");
+        release.type = "button";
+        release.dataset.holdId = h.id;
+        buttons.append(confirm, release);
+        li.appendChild(buttons);
+      } else {
+        li.appendChild(el("p", _("Taken elsewhere: its token is with that customer (the admin releases any hold)."), "hint"));
+      }
+      box.appendChild(li);
+    });
+  }
+
+  async function holdThrough(seatId, name, node, ttl) {
+    var result = await api("POST", "/api/holds", { seat_id: seatId, customer_name: name, server_id: node, ttl_seconds: ttl });
+    if (result.ok) {
+      holdTokens.set(result.data.id, result.data.hold_token);
+      await refreshHolds(seatId);
+    } else {
+      refreshAnomaliesSoon(); // a SEAT_HELD refusal may be a zombie's witness
+    }
+    return result;
+  }
+
+  async function placeHold() {
+    if (selectedId === null) return;
+    var form = $("reserve-form");
+    if (!form.reportValidity()) return;
+    $("reserve-error").textContent = "";
+    $("reserve-result").textContent = "";
+    var result = await holdThrough(selectedId, $("reserve-name").value, $("reserve-node").value, Number($("hold-ttl").value));
+    if (result.ok) {
+      $("reserve-result").textContent = fmt(_("Held #%(id)s through %(node)s for %(ttl)s s (until %(time)s on its clock)."), {
+        id: result.data.id, node: result.data.server_id, ttl: result.data.ttl_seconds, time: clockOf(result.data.expires_at) });
+    } else {
+      $("reserve-error").textContent = errorText(result);
+    }
+  }
+
+  async function confirmHold(id, node) {
+    var token = holdTokens.get(id);
+    if (!token) return null;
+    var result = await api("POST", "/api/holds/" + encodeURIComponent(token) + "/confirm", { server_id: node });
+    var h = holds.get(id);
+    if (result.ok) {
+      if (h) dropHold(h, "confirmed", null);
+      addReservation(result.data);
+      refreshSeat(result.data.seat_id);
+      if (result.data.conflict_detected) refreshConflictsSoon();
+    }
+    refreshAnomaliesSoon();
+    return result;
+  }
+
+  async function releaseHold(id) {
+    var token = holdTokens.get(id);
+    if (!token) return null;
+    var result = await api("DELETE", "/api/holds/" + encodeURIComponent(token));
+    var h = holds.get(id);
+    if ((result.ok || result.status === 204) && h) dropHold(h, "released", null);
+    return result;
+  }
+
+  async function holdAction(event) {
+    var button = event.target.closest("button.hold-confirm, button.hold-release");
+    if (!button) return;
+    var id = parseInt(button.dataset.holdId, 10);
+    $("reserve-error").textContent = "";
+    $("reserve-result").textContent = "";
+    var confirming = button.classList.contains("hold-confirm");
+    var result = confirming ? await confirmHold(id, $("reserve-node").value) : await releaseHold(id);
+    if (!result) return;
+    if (result.ok || result.status === 204) {
+      $("reserve-result").textContent = confirming
+        ? fmt(_("Hold #%(id)s confirmed: booking #%(r)s through %(node)s."), { id: id, r: result.data.id, node: result.data.server_id })
+          + (result.data.conflict_detected ? " " + _("⚠ Conflict: this node could not see an earlier booking.") : "")
+        : fmt(_("Hold #%(id)s released."), { id: id });
+    } else {
+      $("reserve-error").textContent = errorText(result);
+    }
+    if (selectedId !== null) renderDetails();
+  }
+
+  /* Every 100 ms: the tiles' countdowns, the selected seat's per-node list; a hold nobody
+     judges live any more leaves the map. */
+  function tickHolds() {
+    var touched = new Set();
+    holds.forEach(function (h) {
+      if (!holdAlive(h)) {
+        holds.delete(h.id);
+        if (timeline) timeline.endHold(h.id, "expired", null);
+        if (seats.has(h.seat_id)) renderSeat(seats.get(h.seat_id));
+      }
+      touched.add(h.seat_id);
+    });
+    touched.forEach(function (id) {
+      var seat = seats.get(id);
+      if (!seat) return;
+      var button = $("seat-" + id);
+      var st = seatState(seat);
+      if (button && button.dataset.state !== st) { renderSeat(seat); return; }
+      if (st === "held" && button) {
+        var h = seatHold(id);
+        var text = secondsText(holdRemaining(h, h.server_id) || 0);
+        if (text === "0") text = MARKS.held;
+        var mark = button.querySelector(".seat__mark");
+        if (mark.textContent !== text) {
+          mark.textContent = text;
+          button.setAttribute("aria-label", seatLabelText(seat, st));
+        }
+      }
+    });
+    if (selectedId !== null) {
+      document.querySelectorAll("#details-holds li.hold").forEach(function (li) {
+        var h = holds.get(parseInt(li.dataset.holdId, 10));
+        if (h) renderHoldNodes(h, li.querySelector(".hold__nodes"));
+      });
+    }
   }
 
   /* Reservations listed holder first (the holder as the server states it), then by stamp. */
@@ -121,6 +383,13 @@
     var holder = seat.reservations.get(seat.holderId);
     if (st === "conflict") return fmt(_("Seat %(label)s, double-booked (%(n)s bookings)"), { label: seat.label, n: seat.reservations.size });
     if (st === "reserved" && holder) return fmt(_("Seat %(label)s, booked by %(name)s"), { label: seat.label, name: holder.customer_name });
+    if (st === "held") {
+      var h = seatHold(seat.id);
+      var r = holdRemaining(h, h.server_id);
+      return r !== null && r > 0
+        ? fmt(_("Seat %(label)s, held by %(name)s through %(node)s: %(s)s s left on its clock"), { label: seat.label, name: h.customer_name, node: h.server_id, s: secondsText(r) })
+        : fmt(_("Seat %(label)s, held by %(name)s: expired on %(node)s, still live on another node"), { label: seat.label, name: h.customer_name, node: h.server_id });
+    }
     return fmt(_("Seat %(label)s, %(state)s"), { label: seat.label, state: STATE_TEXT[st] });
   }
 
@@ -129,11 +398,18 @@
     if (!button) return;
     var st = seatState(seat);
     var selected = seat.id === selectedId;
-    button.className = "seat seat--" + st + (selected ? " seat--selected" : "");
+    var alsoHeld = (st === "reserved" || st === "conflict") && seatHold(seat.id);
+    button.className = "seat seat--" + st + (alsoHeld ? " seat--also-held" : "") + (selected ? " seat--selected" : "");
     button.dataset.state = st;
-    button.setAttribute("aria-label", seatLabelText(seat, st));
+    button.setAttribute("aria-label", seatLabelText(seat, st) + (alsoHeld ? ", " + fmt(_("while %(name)s's hold is still live"), { name: alsoHeld.customer_name }) : ""));
     button.setAttribute("aria-pressed", selected ? "true" : "false");
-    button.querySelector(".seat__mark").textContent = MARKS[st];
+    var mark = MARKS[st];
+    if (st === "held") {
+      var h = seatHold(seat.id);
+      var r = holdRemaining(h, h.server_id);
+      if (r !== null && r > 0) mark = secondsText(r);
+    }
+    button.querySelector(".seat__mark").textContent = mark;
     if (selected) renderDetails();
   }
 
@@ -142,6 +418,7 @@
   function addReservation(r, holderId) {
     var seat = seats.get(r.seat_id);
     if (!seat) return;
+    seat.changes = (seat.changes || 0) + 1;
     seat.reservations.set(r.id, {
       id: r.id,
       seat_id: r.seat_id,
@@ -159,6 +436,7 @@
     var seat = seats.get(r.seat_id);
     if (!seat) return;
     seat.reservations.delete(r.id);
+    seat.changes = (seat.changes || 0) + 1;
     seat.holderId = r.holder_id;
     renderSeat(seat);
     if (timeline) timeline.endReservation(r.id, "cancelled", r.cancelled_at);
@@ -217,6 +495,7 @@
       available: _("Free."),
       reserved: _("Booked."),
       conflict: _("Double-booked: two nodes sold it. The holder is the booking with the earliest node timestamp."),
+      held: _("Held: no node may sell it until the hold expires — on that node's clock."),
     }[st];
     $("details-state").textContent = MARKS[st] + " " + text;
     var list = $("details-reservations");
@@ -250,6 +529,11 @@
     why.replaceChildren();
     var conflict = st === "conflict" ? conflictsBySeat.get(seat.id) : null;
     if (conflict) conflict.explanation.forEach(function (line) { why.appendChild(el("li", line)); });
+    // The checker's verdict on this seat's holds: stolen, zombie (with its witness).
+    anomalies.forEach(function (a) {
+      if (a.seat_id === seat.id) why.appendChild(el("li", (a.kind === "stolen_hold" ? _("Stolen hold") : _("Zombie hold")) + ": " + a.explanation));
+    });
+    renderDetailsHolds(seat);
   }
 
   async function selectSeat(id, keepTab) {
@@ -260,12 +544,15 @@
     if (!keepTab) selectTab("seat");
     $("reserve-error").textContent = "";
     $("reserve-result").textContent = "";
-    // Refresh from the API: the same rows (and the same holder) the REST clients see.
+    // Refresh from the API: the same rows (and the same holder) the REST clients see — unless
+    // the seat changed meanwhile (an event, a write of ours): then the answer is older than it.
+    var changes = seats.get(id).changes || 0;
     var results = await Promise.all([
       api("GET", "/api/reservations?limit=1000&seat_id=" + id),
       api("GET", "/api/seats/" + id),
     ]);
-    if (results[0].ok && results[1].ok && selectedId === id) {
+    refreshHolds(id);
+    if (results[0].ok && results[1].ok && selectedId === id && (seats.get(id).changes || 0) === changes) {
       var seat = seats.get(id);
       var fresh = new Map();
       results[0].data.reservations.forEach(function (r) {
@@ -285,6 +572,7 @@
       refreshSeat(result.data.seat_id);
       if (result.data.conflict_detected) refreshConflictsSoon();
     }
+    refreshAnomaliesSoon(); // a sale may steal a hold; a SEAT_HELD refusal may honour a zombie
     return result;
   }
 
@@ -320,6 +608,7 @@
       var seat = seats.get(selectedId);
       if (seat && seat.reservations.has(id)) {
         seat.reservations.delete(id);
+        seat.changes = (seat.changes || 0) + 1;
         renderSeat(seat);
       }
       $("reserve-result").textContent = fmt(_("Booking #%(id)s cancelled."), { id: id });
@@ -426,6 +715,7 @@
     if (!seat) return;
     ids.forEach(function (id) {
       seat.reservations.delete(id);
+      seat.changes = (seat.changes || 0) + 1;
       if (timeline) timeline.endReservation(id, "bumped", bumpedAt || null);
     });
     seat.holderId = holderId;
@@ -759,6 +1049,130 @@
     },
   ];
 
+  /* The holds story (docs/holds.md): a node running ahead sells a seat while its hold is live. */
+  var HOLD_OFFSET = 15, HOLD_TTL = 20;
+  var holdStory = { seatA: null, seatB: null, hold: null, bob: null, delay: null, step: 0 };
+
+  function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  /* Wait until `node` judges hold `id` expired (the server's judgement, counted down here). */
+  async function untilExpiredOn(id, seatId, node) {
+    var result = await must(api("GET", "/api/holds?seat_id=" + seatId));
+    var h = result.data.holds.find(function (x) { return x.id === id; });
+    if (!h || !h.nodes[node]) return;
+    var wait = h.nodes[node].remaining_seconds;
+    if (wait > 0) {
+      narrate(fmt(_("Waiting %(s)s s for %(node)s's clock to pass the hold's expiry…"), { s: wait.toFixed(1), node: node }), false);
+      await sleep(wait * 1000 + 300);
+    }
+  }
+
+  var HOLD_STEPS = [
+    {
+      title: _("1. Drift"),
+      line: fmt(_("server-2's clock runs %(s)s s ahead of true time; nobody notices."), { s: HOLD_OFFSET }),
+      run: async function () {
+        if (consistency.mode !== "naive") await must(api("POST", "/api/simulation/consistency", { mode: "naive" }));
+        await must(api("POST", "/api/simulation/clear-offsets"));
+        await must(api("POST", "/api/simulation/set-offset", { server_id: "server-2", offset_seconds: HOLD_OFFSET }));
+        holdStory.seatA = pickSeat(null);
+        holdStory.seatB = pickSeat(holdStory.seatA);
+        if (holdStory.seatA === null || holdStory.seatB === null) throw new Error(_("No two free seats left: reset the demo first."));
+        timeline.live();
+        await refreshClocks();
+        return fmt(_("server-2's clock now runs %(s)s s ahead; the others are right. A hold expires when each node's clock says so (naive)."), { s: HOLD_OFFSET });
+      },
+    },
+    {
+      title: _("2. Alice holds"),
+      line: fmt(_("Alice holds a seat through server-1 for %(ttl)s s while she pays."), { ttl: HOLD_TTL }),
+      run: async function () {
+        var seat = seats.get(holdStory.seatA);
+        if (!seat || seat.reservations.size || seatHold(holdStory.seatA)) holdStory.seatA = pickSeat(holdStory.seatB);
+        var result = await must(holdThrough(holdStory.seatA, "Alice", "server-1", HOLD_TTL));
+        holdStory.hold = result.data;
+        selectSeat(holdStory.seatA, true);
+        return fmt(_("Alice holds %(seat)s through server-1 until %(until)s on its clock (%(ttl)s s). server-2, %(s)s s ahead, will judge it over after %(left)s s."), {
+          seat: seatName(holdStory.seatA), until: clockOf(result.data.expires_at), ttl: HOLD_TTL, s: HOLD_OFFSET, left: HOLD_TTL - HOLD_OFFSET });
+      },
+    },
+    {
+      title: _("3. server-2 sells"),
+      line: _("Bob asks server-2 for the same seat while Alice is still paying."),
+      run: async function () {
+        var h = holdStory.hold;
+        if (!h) throw new Error(_("Run step 2 first."));
+        await untilExpiredOn(h.id, h.seat_id, "server-2");
+        var result = await reserveThrough(h.seat_id, "Bob", "server-2");
+        if (!result.ok) throw new Error(fmt(_("server-2 refused Bob (%(error)s): run step 1 again."), { error: errorText(result) }));
+        holdStory.bob = result.data;
+        holdStory.delay = (micros(result.data.recorded_at) - micros(h.recorded_at)) / 1e6;
+        var left = HOLD_TTL - holdStory.delay;
+        if (left <= 0) throw new Error(_("Alice's hold had truly ended: no theft. Run step 2 again, then step 3 at once."));
+        selectSeat(h.seat_id, true);
+        return fmt(_("server-2 read %(read)s, past Alice's expiry %(until)s, and sold %(seat)s to Bob — while her hold still had %(left)s s on server-1."), {
+          read: clockOf(result.data.created_at), until: clockOf(h.expires_at), seat: seatName(h.seat_id), left: left.toFixed(1) });
+      },
+    },
+    {
+      title: _("4. Stolen hold"),
+      line: _("What the history checker says about Alice's hold."),
+      run: async function () {
+        var h = holdStory.hold;
+        if (!h || !holdStory.bob) throw new Error(_("Run step 3 first."));
+        var found = await refreshAnomalies();
+        var theft = (found || []).find(function (a) { return a.hold_id === h.id && a.kind === "stolen_hold"; });
+        if (!theft) throw new Error(_("The checker finds no stolen hold on that seat: run step 1 again."));
+        selectSeat(h.seat_id, true);
+        timeline.focusHold(h.id);
+        return fmt(_("Stolen hold: server-2 sold %(seat)s at %(sold)s, %(early)s s before Alice's hold truly ended (%(end)s)."), {
+          seat: seatName(h.seat_id), sold: clockOf(holdStory.bob.recorded_at), early: (HOLD_TTL - holdStory.delay).toFixed(1), end: clockOf(h.true_expires_at) });
+      },
+    },
+    {
+      title: _("5. NTP sync"),
+      line: _("server-2 asks the NTP server for the time and steps its clock."),
+      run: async function () {
+        var result = await must(api("POST", "/api/time/sync", { server_id: "server-2" }));
+        timeline.live();
+        await refreshClocks();
+        return fmt(_("server-2 asked the NTP server and stepped its clock by %(step)s s (round trip %(delay)s ms): the clocks agree again."), {
+          step: signed(result.data.offset_seconds), delay: (result.data.delay_seconds * 1000).toFixed(2) });
+      },
+    },
+    {
+      title: _("6. Same attempt, now refused"),
+      line: _("Alice holds another seat; Bob asks server-2 after the same delay."),
+      run: async function () {
+        var seat = seats.get(holdStory.seatB);
+        if (!seat || seat.reservations.size || seatHold(holdStory.seatB)) holdStory.seatB = pickSeat(holdStory.seatA);
+        var delay = holdStory.delay === null ? HOLD_TTL - HOLD_OFFSET : holdStory.delay;
+        var hold = await must(holdThrough(holdStory.seatB, "Alice", "server-1", HOLD_TTL));
+        selectSeat(holdStory.seatB, true);
+        narrate(fmt(_("Alice holds %(seat)s; Bob will ask server-2 in %(s)s s, as before…"), { seat: seatName(holdStory.seatB), s: delay.toFixed(1) }), false);
+        var waited = (trueNow() - micros(hold.data.recorded_at) / 1000) / 1000;
+        await sleep(Math.max(0, delay - waited) * 1000);
+        var bob = await reserveThrough(holdStory.seatB, "Bob", "server-2");
+        if (bob.ok) return fmt(_("server-2 sold %(seat)s to Bob again: its clock is still off."), { seat: seatName(holdStory.seatB) });
+        var code = bob.data && bob.data.error ? bob.data.error.code : "HTTP " + bob.status;
+        var details = bob.data && bob.data.error ? bob.data.error.details || {} : {};
+        var left = details.hold && details.node_time ? (micros(details.hold.expires_at) - micros(details.node_time)) / 1e6 : null;
+        return fmt(_("server-2 now judges Alice's hold live and refuses Bob (%(status)s %(code)s): no stolen hold."), { status: bob.status, code: code })
+          + (typeof left === "number" ? " " + fmt(_("(%(s)s s left on its clock)"), { s: left.toFixed(1) }) : "");
+      },
+    },
+  ];
+
+  var STORIES = {
+    booking: { steps: STEPS, state: story, list: "story-steps" },
+    holds: { steps: HOLD_STEPS, state: holdStory, list: "story-holds-steps" },
+  };
+
+  function pickStory(name) {
+    document.querySelectorAll(".story-pick__button").forEach(function (b) { b.setAttribute("aria-pressed", b.dataset.story === name ? "true" : "false"); });
+    Object.keys(STORIES).forEach(function (key) { $(STORIES[key].list).hidden = key !== name; });
+  }
+
   function narrate(text, isError) {
     var box = $("narration");
     box.hidden = !text;
@@ -767,11 +1181,13 @@
     box.dataset.kind = isError ? "error" : "story";
   }
 
-  function renderStory() {
-    var list = $("story-steps");
+  function renderStory(name) {
+    if (name === undefined) { Object.keys(STORIES).forEach(renderStory); return; }
+    var current = STORIES[name];
+    var list = $(current.list);
     if (!list) return;
     if (!list.children.length) {
-      STEPS.forEach(function (step, i) {
+      current.steps.forEach(function (step, i) {
         var li = el("li");
         li.dataset.step = String(i + 1);
         var button = el("button", step.title);
@@ -781,31 +1197,32 @@
         list.appendChild(li);
       });
     }
+    var reached = current.state.step;
     Array.from(list.children).forEach(function (li, i) {
-      var state = i < story.step ? "done" : i === story.step ? "next" : "todo";
-      if (li.dataset.state !== "failed" || i !== story.step) li.dataset.state = state;
+      var state = i < reached ? "done" : i === reached ? "next" : "todo";
+      if (li.dataset.state !== "failed" || i !== reached) li.dataset.state = state;
       // Steps run in order; any step already reached can be run again (step 1 starts over).
-      li.querySelector("button").disabled = i > story.step;
+      li.querySelector("button").disabled = i > reached;
     });
   }
 
-  async function runStep(index) {
-    var list = $("story-steps");
-    var li = list.children[index];
+  async function runStep(name, index) {
+    var current = STORIES[name];
+    var li = $(current.list).children[index];
     li.querySelector("button").disabled = true;
     li.dataset.state = "running";
     try {
-      var text = await STEPS[index].run();
+      var text = await current.steps[index].run();
       li.querySelector(".story__line").textContent = text;
       li.dataset.state = "done";
-      story.step = Math.max(story.step, index + 1);
-      if (index === 0) story.step = 1;
+      current.state.step = Math.max(current.state.step, index + 1);
+      if (index === 0) current.state.step = 1;
       narrate(text, false);
     } catch (e) {
       li.dataset.state = "failed";
-      narrate(STEPS[index].title + ": " + e.message, true);
+      narrate(current.steps[index].title + ": " + e.message, true);
     }
-    renderStory();
+    renderStory(name);
   }
 
   /* ---- live updates ------------------------------------------------------------------------ */
@@ -843,7 +1260,7 @@
     });
     renderAllSeats();
     if (timeline) reservations.forEach(function (r) { if (r.recorded_at) timeline.addReservation(r); });
-    await Promise.all([refreshConflicts(), refreshClocks()]);
+    await Promise.all([refreshConflicts(), refreshClocks(), refreshHolds()]);
   }
 
   function onMessage(message) {
@@ -858,6 +1275,7 @@
       case "reservation_created":
         addReservation(d, d.holder_id);
         refreshConflictsSoon();
+        refreshAnomaliesSoon();
         break;
       case "reservation_cancelled":
         removeReservation(d);
@@ -869,6 +1287,19 @@
         break;
       case "conflict_detected":
         refreshConflictsSoon();
+        break;
+      case "hold_created":
+        if (timeline) timeline.addHold(d);
+        refreshHolds(d.seat_id); // every node's judgement, from the server
+        break;
+      case "hold_confirmed":
+      case "hold_released":
+        if (holds.has(d.id)) dropHold(holds.get(d.id), message.type === "hold_confirmed" ? "confirmed" : "released", null);
+        else if (timeline) timeline.endHold(d.id, message.type === "hold_confirmed" ? "confirmed" : "released", null);
+        refreshAnomaliesSoon();
+        break;
+      case "holds_cleared":
+        holds.forEach(function (h) { dropHold(h, "released", d.released_at); });
         break;
       case "conflict_resolved":
         forgetBumped(d.seat_id, d.bumped_ids, d.holder_id, d.bumped_at);
@@ -882,10 +1313,12 @@
         if (timeline) timeline.modeChanged(d.mode, trueNow());
         renderConsistency();
         refreshClocks();
+        refreshHolds(); // every node judges every hold anew
         break;
       case "offsets_changed":
         if (timeline) timeline.setClocks(d.servers, false);
         refreshClocks();
+        refreshHolds();
         break;
       case "time_sync_update":
         refreshClocks();
@@ -994,6 +1427,8 @@
       if (button) selectSeat(parseInt(button.dataset.seatId, 10));
     });
     $("reserve-form").addEventListener("submit", reserve);
+    $("hold-submit").addEventListener("click", placeHold);
+    $("details-holds").addEventListener("click", holdAction);
     ["seat", "conflicts", "story"].forEach(function (tab) {
       var button = $("tab-" + tab);
       if (button) button.addEventListener("click", function () { selectTab(tab); });
@@ -1043,16 +1478,24 @@
       $("reset-demo").addEventListener("click", function (event) { resetDemo(event.currentTarget); });
       renderStory();
       selectTab("story"); // the presenter's first stop; a click on a seat shows the seat
-      $("story-steps").addEventListener("click", function (event) {
-        var button = event.target.closest("button[data-step]");
-        if (button && !button.disabled) runStep(parseInt(button.dataset.step, 10) - 1);
+      Object.keys(STORIES).forEach(function (name) {
+        $(STORIES[name].list).addEventListener("click", function (event) {
+          var button = event.target.closest("button[data-step]");
+          if (button && !button.disabled) runStep(name, parseInt(button.dataset.step, 10) - 1);
+        });
+      });
+      document.querySelectorAll(".story-pick__button").forEach(function (b) {
+        b.addEventListener("click", function () { pickStory(b.dataset.story); });
       });
     }
 
     refreshClocks();
     refreshConflicts();
-    setInterval(tick, 100);
+    setInterval(function () { tick(); tickHolds(); }, 100);
     setInterval(refreshClocks, 60000); // bound the error of local elapsed time
+    // A refusal by another client sends no event: while a hold is live somewhere, ask the checker
+    // again every 10 s (a zombie's witness, a theft through the API).
+    setInterval(function () { if (holds.size) refreshAnomalies(); }, 10000);
     connect();
   }
 

@@ -15,7 +15,7 @@
  * The data model is one list of records, whatever their source:
  *
  *   {key, kind, lane, at, until?, stamp?, ...}
- *     kind   "reservation" | "sync" | "offset" | "reset" | "mode"   (see KINDS below)
+ *     kind   "reservation" | "hold" | "sync" | "offset" | "reset" | "mode"   (see KINDS below)
  *     lane   a node id, or null for the whole cluster
  *     at     true time, milliseconds since the epoch (microseconds kept as a fraction)
  *     until  optional end, true time: a record with it is an interval (a booking's life)
@@ -25,8 +25,22 @@
  * offset + drift·1e-6·(t − from) from true time `from` on).  Today the records come from the
  * page's initial state (the API's reservations and clocks) and the live events since; a later
  * source (the operations history, DESIGN §8) only has to produce the same records through
- * `add()` / `clockSegment()`, and a new kind (seat holds, DESIGN §7: intervals from `at` to
- * `until` with node stamps) only needs an entry in KINDS.
+ * `add()` / `clockSegment()`.
+ *
+ * Seat holds (DESIGN §7, docs/holds.md) are intervals on their node's lane: from the hold's true
+ * instant (recorded_at) to its expiry as its own node's clock judges it (expires_at, a node-clock
+ * instant, mapped back to true time through the lane's offset), or to its confirmation or
+ * release; the tick is its stamp (created_at).  Which holds were stolen or kept as zombies is the
+ * history checker's verdict (GET /seat-map/hold-anomalies, lab.checker's witness pairs), never
+ * decided here: a stolen hold shows the thief's lane shaded from where that node judged the hold
+ * expired to its true end, and a link from the hold to the sale; a zombie shows the refusing
+ * node's lane shaded from the true end to where it judged the hold expired, and a link from the
+ * hold's end to the SEAT_HELD refusal.
+ *
+ * Labels never write over each other: after each frame the texts are laid out by priority (the
+ * cursor, the links, the bookings, the markers, the holds, then the windows' and markers' words);
+ * a text whose place is taken moves up or down by its height, or else is hidden
+ * (data-hidden="overlap"); its mark stays.
  */
 (function () {
   "use strict";
@@ -61,6 +75,7 @@
      across all lanes when lane is null); reservations have their own layer. */
   var KINDS = {
     reservation: { layer: "reservations" },
+    hold: { layer: "holds" },
     sync: { layer: "markers", symbol: "⟳" },
     offset: { layer: "markers", symbol: "Δ" },
     reset: { layer: "globals" },
@@ -76,6 +91,8 @@
     this.clockState = new Map(); // lane -> last known node status (for change detection)
     this.lanes = [];
     this.conflicts = new Map(); // seat id -> {seatId, ids, winnerId, trueFirstId, fair, blind, resolved}
+    this.holdAnomalies = []; // the checker's stolen and zombie holds (GET /seat-map/hold-anomalies)
+    this.focusHoldId = null;
     this.span = 60; // seconds shown
     this.userSpan = 60; // the span chosen by the presenter (a focus narrows it for a while)
     this.mode = "live"; // "live" | "paused" | "replay"
@@ -95,6 +112,10 @@
       .attr("role", "img")
       .attr("aria-label", _("Timeline of the nodes: bookings at their true instant and at their node's stamp"));
     var defs = svg.append("defs");
+    var violet = defs.append("pattern").attr("id", "tl-hatch-hold").attr("patternUnits", "userSpaceOnUse")
+      .attr("width", 6).attr("height", 6).attr("patternTransform", "rotate(-45)");
+    violet.append("rect").attr("width", 6).attr("height", 6).attr("fill", "#ede9fe");
+    violet.append("line").attr("x1", 0).attr("y1", 0).attr("x2", 0).attr("y2", 6).attr("stroke", "#7c3aed").attr("stroke-width", 3);
     var hatch = defs.append("pattern").attr("id", "tl-hatch").attr("patternUnits", "userSpaceOnUse")
       .attr("width", 7).attr("height", 7).attr("patternTransform", "rotate(45)");
     hatch.append("rect").attr("width", 7).attr("height", 7).attr("fill", "#fee2e2");
@@ -106,6 +127,7 @@
     this.gPlot = svg.append("g").attr("clip-path", "url(#tl-clip)");
     this.gBlind = this.gPlot.append("g").attr("class", "tl-blinds");
     this.gLife = this.gPlot.append("g").attr("class", "tl-lives");
+    this.gHolds = this.gPlot.append("g").attr("class", "tl-holds");
     this.gLinks = this.gPlot.append("g").attr("class", "tl-links");
     this.gRes = this.gPlot.append("g").attr("class", "tl-reservations");
     this.gMarkers = this.gPlot.append("g").attr("class", "tl-markers");
@@ -196,6 +218,78 @@
     });
   };
 
+  /* A hold in the API's shape (/api/holds, hold_created): {id, seat_id, customer_name,
+     server_id, ttl_seconds, created_at, expires_at, recorded_at, true_expires_at, status}. */
+  Timeline.prototype.addHold = function (h) {
+    var key = "h" + h.id;
+    var previous = this.records.get(key);
+    this.add({
+      key: key,
+      kind: "hold",
+      lane: h.server_id,
+      at: ms(h.recorded_at),
+      stamp: ms(h.created_at),
+      expStamp: ms(h.expires_at),
+      trueEnd: ms(h.true_expires_at),
+      until: previous ? previous.until : null,
+      id: h.id,
+      seatId: h.seat_id,
+      name: h.customer_name === undefined ? (previous ? previous.name : null) : h.customer_name,
+      state: previous && previous.state !== "active" ? previous.state : "active",
+    });
+  };
+
+  /* A hold confirmed or released (its bar stops there); "expired" keeps its bar to its expiry. */
+  Timeline.prototype.endHold = function (id, state, atIso) {
+    var record = this.records.get("h" + id);
+    if (!record || record.state !== "active") return;
+    record.state = state;
+    if (state !== "expired") record.until = Math.min(atIso ? ms(atIso) : this.now(), this._holdExpiry(record));
+    this.dirty = true;
+  };
+
+  /* True instant its own node judges the hold expired: expires_at on that node's clock. */
+  Timeline.prototype._holdExpiry = function (r) {
+    var offset = this.offsetAt(r.lane, r.trueEnd);
+    return offset === null ? r.trueEnd : r.expStamp - offset * 1000;
+  };
+
+  Timeline.prototype._holdEnd = function (r) {
+    var end = this._holdExpiry(r);
+    return r.until !== null && r.until !== undefined ? Math.min(r.until, end) : end;
+  };
+
+  /* The checker's verdicts (GET /seat-map/hold-anomalies): a hold the page never saw is drawn
+     from its operation (its name unknown). */
+  Timeline.prototype.setHoldAnomalies = function (list) {
+    var self = this;
+    this.holdAnomalies = list.filter(function (a) { return a.hold_id !== null && a.hold_id !== undefined; });
+    this.holdAnomalies.forEach(function (a) {
+      if (!self.records.has("h" + a.hold_id) && a.hold.recorded_at) {
+        self.addHold({ id: a.hold_id, seat_id: a.seat_id, server_id: a.hold.node, created_at: a.hold.created_at, expires_at: a.hold.expires_at,
+          recorded_at: a.hold.recorded_at, true_expires_at: a.hold.true_expires_at });
+        self.records.get("h" + a.hold_id).state = "past";
+      }
+    });
+    this.dirty = true;
+  };
+
+  /* Stop on a hold and its anomalies: the hold, the thief's sale or the refusal in the window. */
+  Timeline.prototype.focusHold = function (holdId) {
+    var r = this.records.get("h" + holdId);
+    if (!r) return false;
+    var times = [r.at, r.stamp, this._holdEnd(r)];
+    this.holdAnomalies.forEach(function (a) {
+      if (a.hold_id === holdId) times.push(ms(a.witness.completed_at), ms(a.witness.node_time));
+    });
+    var lo = Math.min.apply(null, times), hi = Math.max.apply(null, times);
+    this.span = Math.min(600, Math.max(12, Math.ceil((hi - lo) / 1000 / 0.6)));
+    this.focusHoldId = holdId;
+    this.focusSeat = r.seatId;
+    this.pauseAt(Math.min(this.now(), hi + (this.span * 1000 - (hi - lo)) * 0.25));
+    return true;
+  };
+
   Timeline.prototype.endReservation = function (id, state, atIso) {
     var record = this.records.get("r" + id);
     if (!record) return;
@@ -209,6 +303,7 @@
     var self = this;
     this.records.forEach(function (r) {
       if (r.kind === "reservation" && r.state === "active" && r.at <= at) { r.state = "cancelled"; r.until = at; }
+      if (r.kind === "hold" && r.state === "active" && r.at <= at) { r.state = "released"; r.until = Math.min(at, self._holdExpiry(r)); }
     });
     this.conflicts.forEach(function (c) { c.resolved = true; });
     this.add({ key: "reset" + at, kind: "reset", lane: null, at: at, label: _("reset") });
@@ -306,6 +401,7 @@
     this.cursor = null;
     this.replay = null;
     this.focusSeat = null;
+    this.focusHoldId = null;
     this.dirty = true;
     if (this.onmode) this.onmode(this.mode);
   };
@@ -411,12 +507,13 @@
       if (r.at > cursor) return;
       var end = r.until !== null && r.until !== undefined ? Math.min(r.until, cursor) : cursor;
       var lo = Math.min(r.at, r.stamp === undefined ? r.at : r.stamp);
-      var hi = Math.max(r.at, r.stamp === undefined ? r.at : r.stamp, r.kind === "reservation" ? end : r.at);
+      var hi = Math.max(r.at, r.stamp === undefined ? r.at : r.stamp, r.kind === "reservation" ? end : r.kind === "hold" ? Math.min(cursor, self._holdEnd(r) + 30000) : r.at);
       if (hi < t0 - 1000 || lo > t1 + 1000) return;
       if (r.lane !== null && lanes.indexOf(r.lane) < 0) return;
       visible.push(r);
     });
     var reservations = visible.filter(function (r) { return r.kind === "reservation"; });
+    var holdRecords = visible.filter(function (r) { return r.kind === "hold"; });
     var markers = visible.filter(function (r) { return KINDS[r.kind] && KINDS[r.kind].layer === "markers"; });
     var globals = visible.filter(function (r) { return KINDS[r.kind] && KINDS[r.kind].layer === "globals"; });
     var byId = new Map();
@@ -552,6 +649,8 @@
         return d.conflict.fair ? fmt(_("%(seat)s ✓ fair"), { seat: seat }) : fmt(_("%(seat)s ✗ unfair"), { seat: seat });
       });
 
+    this._renderHolds(holdRecords, x, y, half, cursor);
+
     // Bookings: the dot (true instant), the tick (node stamp), the dashed gap, labels.
     // Under load (the load generator, a rush) names and roles would write over each other:
     // beyond a dozen bookings in the window only seat labels remain, beyond 40 none (the
@@ -645,7 +744,133 @@
     nowG.select("line").attr("x1", x(cursor)).attr("x2", x(cursor)).attr("y1", M.top - 8).attr("y2", H - M.bottom);
     nowG.select("text").attr("x", x(cursor) - 4).attr("y", H - M.bottom - 4).attr("text-anchor", "end")
       .text(this.mode === "live" ? _("now") : clockText(cursor));
+    this._declutter();
   };
+
+  /* Holds: the bar on their node's lane (true time, to their expiry on that node's clock), the
+     part still to come dashed; then the checker's stolen and zombie holds, linked to their
+     witness (the sale, the refusal). */
+  Timeline.prototype._renderHolds = function (records, x, y, half, cursor) {
+    var self = this;
+    var barH = Math.max(5, half * 0.7);
+    var hg = this.gHolds.selectAll("g.tl-hold").data(records, function (d) { return d.key; }).join(function (enter) {
+      var g = enter.append("g").attr("class", "tl-hold");
+      g.append("line").attr("class", "tl-hold-gap");
+      g.append("rect").attr("class", "tl-hold-plan");
+      g.append("rect").attr("class", "tl-hold-bar");
+      g.append("line").attr("class", "tl-hold-tick");
+      g.append("text").attr("class", "tl-hold-label");
+      return g;
+    });
+    hg.attr("data-hold-id", function (d) { return d.id; }).attr("data-lane", function (d) { return d.lane; })
+      .attr("data-seat-id", function (d) { return d.seatId; }).attr("data-state", function (d) { return d.state; })
+      .classed("tl-focus", function (d) { return d.id === self.focusHoldId; });
+    hg.select(".tl-hold-bar")
+      .attr("x", function (d) { return x(d.at); })
+      .attr("width", function (d) { return Math.max(1, x(Math.min(self._holdEnd(d), cursor)) - x(d.at)); })
+      .attr("y", function (d) { return y(d.lane) - barH / 2; }).attr("height", barH);
+    hg.select(".tl-hold-plan")
+      .attr("x", function (d) { return x(Math.min(self._holdEnd(d), cursor)); })
+      .attr("width", function (d) { return Math.max(0, x(self._holdEnd(d)) - x(Math.min(self._holdEnd(d), cursor))); })
+      .attr("y", function (d) { return y(d.lane) - barH / 2; }).attr("height", barH);
+    hg.select(".tl-hold-tick").attr("x1", function (d) { return x(d.stamp); }).attr("x2", function (d) { return x(d.stamp); })
+      .attr("y1", function (d) { return y(d.lane) - half * 0.8; }).attr("y2", function (d) { return y(d.lane) + half * 0.8; });
+    hg.select(".tl-hold-gap").attr("x1", function (d) { return x(d.at); }).attr("x2", function (d) { return x(d.stamp); })
+      .attr("y1", function (d) { return y(d.lane); }).attr("y2", function (d) { return y(d.lane); });
+    hg.select(".tl-hold-label")
+      .attr("x", function (d) { return Math.max(M.left + 2, x(d.at)) + 4; })
+      .attr("y", function (d) { return y(d.lane) + barH / 2 + 11; })
+      .text(function (d) {
+        var seat = self.seatLabel(d.seatId);
+        return "◷ " + seat + (d.name ? " " + String(d.name).slice(0, 14) : "") + (d.state === "confirmed" ? " ✓" : "");
+      });
+
+    // The checker's anomalies whose witness the cursor has passed.
+    var items = [];
+    this.holdAnomalies.forEach(function (a) {
+      var hold = self.records.get("h" + a.hold_id);
+      var at = ms(a.witness.completed_at);
+      if (!hold || at > cursor || self.lanes.indexOf(a.witness.node) < 0) return;
+      var offset = (ms(a.witness.node_time) - at) / 1000; // the deciding node's clock, exactly then
+      var judged = hold.expStamp - offset * 1000; // where that node judged the hold expired
+      var sale = a.reservation_id ? self.records.get("r" + a.reservation_id) : null;
+      items.push({ key: a.kind + ":" + a.hold_id + ":" + a.witness.id, a: a, hold: hold, at: sale ? sale.at : at, lane: a.witness.node,
+        from: a.kind === "stolen_hold" ? judged : hold.trueEnd, to: a.kind === "stolen_hold" ? hold.trueEnd : judged });
+    });
+    var ag = this.gHolds.selectAll("g.tl-hold-anomaly").data(items, function (d) { return d.key; }).join(function (enter) {
+      var g = enter.append("g").attr("class", "tl-hold-anomaly");
+      g.append("rect").attr("class", "tl-hold-window");
+      g.append("path").attr("class", "tl-hold-link");
+      g.append("text").attr("class", "tl-refusal-sym").attr("text-anchor", "middle");
+      g.append("text").attr("class", "tl-hold-link-label");
+      return g;
+    });
+    ag.attr("data-kind", function (d) { return d.a.kind; }).attr("data-hold-id", function (d) { return d.a.hold_id; })
+      .attr("data-lane", function (d) { return d.lane; })
+      .attr("data-reservation-id", function (d) { return d.a.reservation_id === null ? null : d.a.reservation_id; })
+      .classed("tl-focus", function (d) { return d.a.hold_id === self.focusHoldId; });
+    ag.select(".tl-hold-window")
+      .attr("x", function (d) { return x(Math.min(d.from, d.to)); })
+      .attr("width", function (d) { return Math.abs(x(d.to) - x(d.from)); })
+      .attr("y", function (d) { return y(d.lane) - half; }).attr("height", half * 2);
+    // From the hold (at the witness's instant for a theft, at its true end for a zombie) to the witness.
+    ag.select(".tl-hold-link").attr("d", function (d) {
+      var x1 = x(d.a.kind === "stolen_hold" ? d.at : d.hold.trueEnd), y1 = y(d.hold.lane);
+      var x2 = x(d.at), y2 = y(d.lane);
+      var bend = Math.max(26, Math.abs(y2 - y1) * 0.8);
+      return "M" + x1 + "," + y1 + " C" + (x1 + bend) + "," + y1 + " " + (x2 + bend) + "," + y2 + " " + x2 + "," + y2;
+    });
+    ag.select(".tl-refusal-sym")
+      .attr("x", function (d) { return x(d.at); }).attr("y", function (d) { return y(d.lane) + 5; })
+      .text(function (d) { return d.a.kind === "zombie_hold" ? "✗" : ""; });
+    ag.select(".tl-hold-link-label")
+      .attr("x", function (d) { return x(d.at) + Math.max(26, Math.abs(y(d.lane) - y(d.hold.lane)) * 0.8) * 0.75 + 4; })
+      .attr("y", function (d) { return (y(d.lane) + y(d.hold.lane)) / 2 + 4; })
+      .text(function (d) {
+        return d.a.kind === "stolen_hold"
+          ? fmt(_("stolen hold: %(node)s sold %(seat)s"), { node: d.lane, seat: self.seatLabel(d.a.seat_id) })
+          : fmt(_("zombie hold: %(node)s refused (SEAT_HELD)"), { node: d.lane });
+      });
+  };
+
+  /* Texts by priority: each keeps its place if it is free, else moves up or down by its own
+     height (once, then twice), else is hidden — never drawn over a text already placed. */
+  var DECLUTTER = [".tl-now-label", ".tl-link-label", ".tl-hold-link-label", ".tl-res-label", ".tl-marker-sym",
+    ".tl-refusal-sym", ".tl-hold-label", ".tl-blind-label", ".tl-marker-label", ".tl-global text"];
+  var NUDGES = [0, -1, 1, -2, 2];
+  Timeline.prototype._declutter = function () {
+    var placed = [];
+    var root = this.svg.node();
+    var H = this.height;
+    function free(b) {
+      return !placed.some(function (p) {
+        return b.x < p.x + p.width && p.x < b.x + b.width && b.y < p.y + p.height && p.y < b.y + b.height;
+      });
+    }
+    DECLUTTER.forEach(function (selector) {
+      root.querySelectorAll(selector).forEach(function (t) {
+        t.style.display = "";
+        t.removeAttribute("data-hidden");
+        t.removeAttribute("transform");
+        if (!t.textContent) return;
+        var b = t.getBBox();
+        if (!b.width) return;
+        for (var i = 0; i < NUDGES.length; i++) {
+          var dy = NUDGES[i] * (b.height + 1);
+          var box = { x: b.x, y: b.y + dy, width: b.width, height: b.height };
+          if (box.y < 0 || box.y + box.height > H) continue;
+          if (free(box)) {
+            if (dy) t.setAttribute("transform", "translate(0," + dy + ")");
+            placed.push(box);
+            return;
+          }
+        }
+        t.style.display = "none";
+        t.setAttribute("data-hidden", "overlap");
+      });
+    });
+  };
+
 
   window.SeatclockTimeline = { create: function (container, options) { return new Timeline(container, options); }, ms: ms };
 })();

@@ -375,3 +375,199 @@ def test_replay_reveals_the_past_and_returns_to_live(demo, browser):
     page.click("#tl-live")
     expect(svg).to_have_attribute("data-mode", "live")
     page.context.close()
+
+
+# --- Holds (docs/holds.md): held seats, each node's countdown, the holds story ------------------
+
+LABEL_OVERLAPS = """() => {
+  const svg = document.querySelector('#tl-canvas svg');
+  const texts = Array.from(svg.querySelectorAll('text')).filter(t =>
+    !t.closest('.tl-axis') && !t.closest('.tl-lane-labels') && t.textContent.trim() &&
+    getComputedStyle(t).display !== 'none');
+  const plot = svg.querySelector('.tl-lane-line').getBoundingClientRect();
+  const boxes = texts.map(t => ({name: t.getAttribute('class') + ' ' + t.textContent, r: t.getBoundingClientRect()}))
+    .filter(b => b.r.right > plot.left + 1 && b.r.left < plot.right - 1);  // drawn inside the plot
+  const out = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i].r, b = boxes[j].r;
+    const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+    const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+    if (w > 1 && h > 1) out.push([boxes[i].name, boxes[j].name]);
+  }
+  return {overlaps: out, labels: boxes.length};
+}"""
+
+
+def label_overlaps(page) -> list:
+    """Pairs of timeline texts drawn over each other (bounding boxes, axis and lane names aside)."""
+    found = page.evaluate(LABEL_OVERLAPS)
+    assert found["labels"] > 0
+    return found["overlaps"]
+
+
+def test_a_held_seat_shows_its_state_and_each_nodes_countdown(demo, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    demo.api("POST", "/api/simulation/set-offset", {"server_id": "server-2", "offset_seconds": 10})
+    demo.api("POST", "/api/simulation/set-offset", {"server_id": "server-3", "offset_seconds": -10})
+    page = open_page(browser, demo)
+    other = open_page(browser, demo)
+    seat(page, "D4").click()
+    page.fill("#reserve-name", "Jean Dupont")
+    page.select_option("#reserve-node", "server-1")
+    page.fill("#hold-ttl", "60")
+    page.click("#hold-submit")
+    expect(page.locator("#reserve-result")).to_contain_text("Held #")
+    held = seat(page, "D4")
+    expect(held).to_have_attribute("data-state", "held")
+    expect(held).to_have_class("seat seat--held seat--selected")
+    assert held.evaluate("b => getComputedStyle(b).borderTopStyle") == "dotted"
+    assert 50 <= int(held.locator(".seat__mark").inner_text()) <= 60  # seconds left on server-1's clock
+    assert "held by Jean Dupont through server-1" in held.get_attribute("aria-label")
+    # Each node's countdown: server-2 (10 s ahead) 10 s less, server-3 (10 s behind) 10 s more.
+    nodes = page.locator("#details-holds li.hold .hold__nodes")
+    expect(nodes.locator('li[data-server-id="server-2"]')).to_contain_text("on server-2 (ahead)")
+    expect(nodes.locator('li[data-server-id="server-3"]')).to_contain_text("on server-3 (behind)")
+
+    def left(node):
+        return int(nodes.locator(f'li[data-server-id="{node}"]').inner_text().split(" s ")[0])
+
+    s1, s2, s3 = left("server-1"), left("server-2"), left("server-3")
+    assert abs((s1 - s2) - 10) <= 1 and abs((s3 - s1) - 10) <= 1, (s1, s2, s3)
+    page.mouse.move(2, 710)
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "seat-map-held.png"))
+    # Live: the other page sees it held; the timeline draws it on server-1's lane.
+    expect(seat(other, "D4")).to_have_attribute("data-state", "held", timeout=2000)
+    expect(other.locator('#tl-canvas g.tl-hold[data-lane="server-1"] rect.tl-hold-bar')).to_have_count(1)
+    # A hold taken elsewhere has no buttons here (its token is with that customer).
+    seat(other, "D4").click()
+    expect(other.locator("#details-holds li.hold")).to_contain_text("its token is with that customer")
+    # Released from the details panel: free on both pages.
+    page.locator("#details-holds button.hold-release").click()
+    expect(page.locator("#reserve-result")).to_contain_text("released")
+    expect(seat(other, "D4")).to_have_attribute("data-state", "available", timeout=2000)
+    expect(held).to_have_attribute("data-state", "available")
+    # Confirmed from the details panel: booked.
+    seat(page, "D5").click()
+    page.fill("#reserve-name", "Ana Lopez")
+    page.click("#hold-submit")
+    expect(seat(page, "D5")).to_have_attribute("data-state", "held")
+    page.locator("#details-holds button.hold-confirm").click()
+    expect(page.locator("#reserve-result")).to_contain_text("confirmed: booking #")
+    expect(seat(other, "D5")).to_have_attribute("data-state", "reserved", timeout=2000)
+    assert expected_errors(page) == [] and expected_errors(other) == []
+    page.context.close()
+    other.context.close()
+
+
+def test_holds_story_runs_to_the_end_and_the_timeline_links_the_stolen_hold_to_the_sale(demo, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    page = open_page(browser, demo)
+    page.click("#tab-story")
+    page.click('.story-pick__button[data-story="holds"]')
+    narration = page.locator("#narration")
+
+    def step(n: int) -> None:
+        page.click(f'#story-holds-steps button[data-step="{n}"]')
+        done = page.locator(f'#story-holds-steps li[data-step="{n}"]')
+        expect(done).to_have_attribute("data-state", "done", timeout=30_000)
+
+    step(1)
+    expect(page.locator('#clocks-body tr[data-server-id="server-2"] .clock__offset')).to_contain_text("+15.000 s")
+    step(2)
+    held = page.locator("button.seat.seat--held")
+    expect(held).to_have_count(1)
+    label = held.get_attribute("data-label")
+    step(3)
+    expect(narration).to_contain_text("sold")
+    expect(seat(page, label)).to_have_attribute("data-state", "reserved")
+    step(4)
+    expect(narration).to_contain_text("Stolen hold")
+    bob = next(r for r in demo.api("GET", "/api/reservations")[1]["reservations"] if r["customer_name"] == "Bob")
+    alice = demo.api("GET", "/api/holds?include_expired=true")[1]["holds"][0]
+    stolen = page.locator(f'#tl-canvas g.tl-hold-anomaly[data-kind="stolen_hold"][data-hold-id="{alice["id"]}"]')
+    expect(stolen).to_have_count(1)
+    assert stolen.get_attribute("data-reservation-id") == str(bob["id"])  # linked to the sale
+    assert stolen.get_attribute("data-lane") == "server-2"
+    expect(stolen.locator(".tl-hold-link-label")).to_contain_text("stolen hold")
+    # The link runs from Alice's hold bar (server-1's lane) to Bob's dot (server-2's lane).
+    bar = page.locator(f'#tl-canvas g.tl-hold[data-hold-id="{alice["id"]}"] rect.tl-hold-bar')
+    dot = page.locator(f'#tl-canvas g.tl-res[data-id="{bob["id"]}"] circle.tl-dot')
+    path = stolen.locator("path.tl-hold-link").get_attribute("d")
+    start, end = path.split(" C")[0][1:].split(","), path.split(" ")[-1].split(",")
+    bar_x, bar_w = float(bar.get_attribute("x")), float(bar.get_attribute("width"))
+    bar_y = float(bar.get_attribute("y")) + float(bar.get_attribute("height")) / 2
+    assert abs(float(start[1]) - bar_y) < 1
+    assert bar_x <= float(start[0]) <= bar_x + bar_w + 1
+    assert abs(float(end[0]) - float(dot.get_attribute("cx"))) < 1
+    assert abs(float(end[1]) - float(dot.get_attribute("cy"))) < 1
+    # Server-2's lane shaded from where it judged the hold over to the hold's true end: 15 s.
+    window = stolen.locator("rect.tl-hold-window")
+    assert float(window.get_attribute("width")) > 50
+    assert label_overlaps(page) == []
+    page.screenshot(path=str(screenshot_dir(tmp_path) / "seat-map-holds.png"))
+    step(5)
+    expect(narration).to_contain_text("stepped its clock by −15.0")
+    step(6)
+    expect(narration).to_contain_text("409 SEAT_HELD")
+    assert label_overlaps(page) == []
+    assert expected_errors(page) == []
+    page.context.close()
+
+
+def test_phone_clocks_fit_and_timeline_labels_do_not_overlap(demo, browser):
+    demo.api("POST", "/api/simulation/apply-scenario", {"scenario_name": "major_drift"})
+    demo.api("POST", "/api/simulation/set-offset", {"server_id": "server-2", "offset_seconds": -10})
+    demo.reserve("C3", "Jean Dupont", "server-1")
+    demo.reserve("C3", "Marie Martin", "server-2")
+    demo.reserve("C4", "Ana Lopez", "server-3")
+    seats = demo.seats()
+    demo.api("POST", "/api/holds", {"seat_id": seats["D4"], "customer_name": "Luc Petit", "server_id": "server-1"})
+    for viewport in (PROJECTOR, PHONE):
+        page = open_page(browser, demo, viewport=viewport)
+        page.wait_for_selector("#tl-canvas g.tl-hold")
+        page.wait_for_timeout(400)
+        assert label_overlaps(page) == [], viewport
+        fit = page.evaluate(
+            """() => {
+              const panel = document.getElementById('clocks').getBoundingClientRect();
+              const scroll = document.querySelector('#clocks .table-scroll');
+              const cells = Array.from(document.querySelectorAll('#clocks th, #clocks td, #clocks .sync-button'));
+              return {scrolls: scroll.scrollWidth > scroll.clientWidth + 1,
+                      out: cells.filter(c => c.getBoundingClientRect().right > panel.right - 1)
+                                .map(c => c.textContent)};
+            }"""
+        )
+        assert fit == {"scrolls": False, "out": []}, (viewport, fit)
+        page.context.close()
+
+
+def test_the_timeline_marks_a_zombie_hold_and_links_it_to_the_refusal(demo, browser):
+    import time
+
+    from playwright.sync_api import expect
+
+    demo.api("POST", "/api/simulation/set-offset", {"server_id": "server-2", "offset_seconds": -8})
+    seats = demo.seats()
+    status, hold = demo.api("POST", "/api/holds", {"seat_id": seats["F6"], "customer_name": "Ana", "ttl_seconds": 9})
+    assert status == 201, hold
+    # Truly over after 9 s; server-2, 8 s behind, sees it (stamped 1.5 s in its past) and judges it
+    # live for 7.5 s more.
+    time.sleep(9.5)
+    status, refusal = demo.api(
+        "POST", "/api/reservations", {"seat_id": seats["F6"], "customer_name": "Luc", "server_id": "server-2"}
+    )
+    assert (status, refusal["error"]["code"]) == (409, "SEAT_HELD")
+    page = open_page(browser, demo)
+    zombie = page.locator(f'#tl-canvas g.tl-hold-anomaly[data-kind="zombie_hold"][data-hold-id="{hold["id"]}"]')
+    expect(zombie).to_have_count(1)
+    assert zombie.get_attribute("data-lane") == "server-2"
+    expect(zombie.locator(".tl-refusal-sym")).to_have_text("✗")
+    expect(zombie.locator(".tl-hold-link-label")).to_contain_text("zombie hold: server-2 refused (SEAT_HELD)")
+    # The seat is held on the map while server-2 still honours the hold, though it is truly over.
+    expect(seat(page, "F6")).to_have_attribute("data-state", "held")
+    expect(seat(page, "F6")).to_have_attribute(
+        "aria-label", "Seat F6, held by Ana: expired on server-1, still live on another node"
+    )
+    page.context.close()

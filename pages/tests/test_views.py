@@ -206,3 +206,48 @@ def test_the_page_names_no_setting_and_hard_codes_no_mode():
         assert "80 %" not in text
         assert '"naive", "bounded"' not in text  # no list of modes of its own
     assert "{% for mode in consistency.modes %}" in template
+
+
+# --- Stolen and zombie holds for the timeline: the checker's witness pairs ----------------------
+
+
+def test_hold_anomalies_name_the_stolen_and_the_zombie_hold_with_their_witnesses(client, venue, frozen_clock):
+    from reservations.errors import SeatHeld
+    from reservations.services import hold_create
+
+    stolen_seat, zombie_seat = venue[0], venue[1]
+    node_offset_set(server_id="server-3", offset_seconds=+20.0)
+    node_offset_set(server_id="server-2", offset_seconds=-10.0)
+    stolen = hold_create(seat_id=stolen_seat.pk, customer_name="Jean", server_id="server-1", ttl_seconds=60).hold
+    zombie = hold_create(seat_id=zombie_seat.pk, customer_name="Ana", server_id="server-1", ttl_seconds=60).hold
+    frozen_clock.advance(45)  # server-3 reads 65 s: the first hold has expired for it, 15 s early
+    thief = reservation_create(seat_id=stolen_seat.pk, customer_name="Marie", server_id="server-3").reservation
+    frozen_clock.advance(20)  # 5 s past the true end; server-2 reads 55 s: the second is live for it
+    with pytest.raises(SeatHeld):
+        reservation_create(seat_id=zombie_seat.pk, customer_name="Luc", server_id="server-2")
+
+    body = client.get("/seat-map/hold-anomalies").json()
+    by_kind = {a["kind"]: a for a in body["anomalies"]}
+    assert sorted(by_kind) == ["stolen_hold", "zombie_hold"]
+    theft = by_kind["stolen_hold"]
+    assert (theft["seat_id"], theft["hold_id"], theft["reservation_id"]) == (stolen_seat.pk, stolen.pk, thief.pk)
+    assert theft["witness"]["node"] == "server-3" and theft["witness"]["f"] == "reserve"
+    assert theft["hold"]["node"] == "server-1" and "stolen hold" in theft["explanation"]
+    assert (
+        theft["hold"]["true_expires_at"]
+        == client.get(f"/api/holds?seat_id={stolen_seat.pk}&include_expired=true").json()["holds"][0]["true_expires_at"]
+    )
+    ghost = by_kind["zombie_hold"]
+    assert (ghost["seat_id"], ghost["hold_id"], ghost["reservation_id"]) == (zombie_seat.pk, zombie.pk, None)
+    assert (ghost["witness"]["node"], ghost["witness"]["error"]) == ("server-2", "SEAT_HELD")
+    # One seat only; a bad seat id is a 400 in the API's envelope.
+    only = client.get(f"/seat-map/hold-anomalies?seat_id={zombie_seat.pk}").json()["anomalies"]
+    assert [a["kind"] for a in only] == ["zombie_hold"]
+    bad = client.get("/seat-map/hold-anomalies?seat_id=x")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_hold_anomalies_are_the_historys_readers_only(client, venue, settings):
+    settings.SEATCLOCK_OPEN_CLOCK_CONTROLS = False  # what production mode sets
+    response = client.get("/seat-map/hold-anomalies")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "PERMISSION_DENIED"

@@ -4,7 +4,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from core.fields import QueryIntegerField, StrictCharField, StrictChoiceField, StrictIntegerField
+from core.fields import InputSerializer, QueryIntegerField, StrictCharField, StrictChoiceField, StrictIntegerField
 from reservations.services import HOLD_TTL_DEFAULT, HOLD_TTL_MAX, Policy
 
 
@@ -22,7 +22,7 @@ def customer_name_field() -> StrictCharField:
     )
 
 
-class ReservationCreateSerializer(serializers.Serializer):
+class ReservationCreateSerializer(InputSerializer):
     """The spec's ReservationCreate."""
 
     seat_id = StrictIntegerField()
@@ -108,7 +108,7 @@ class ConflictListSerializer(serializers.Serializer):
     total_conflicts = serializers.IntegerField()
 
 
-class ConflictResolveSerializer(serializers.Serializer):
+class ConflictResolveSerializer(InputSerializer):
     policy = StrictChoiceField(
         choices=Policy.ALL,
         help_text="earliest_timestamp keeps the timestamp winner (winner_id); true_order the truly first "
@@ -136,7 +136,7 @@ class ResolutionSerializer(serializers.Serializer):
 # --- Holds --------------------------------------------------------------------------------------
 
 
-class HoldCreateSerializer(serializers.Serializer):
+class HoldCreateSerializer(InputSerializer):
     """``POST /api/holds`` (DESIGN §7)."""
 
     seat_id = StrictIntegerField()
@@ -151,7 +151,7 @@ class HoldCreateSerializer(serializers.Serializer):
     )
 
 
-class HoldConfirmSerializer(serializers.Serializer):
+class HoldConfirmSerializer(InputSerializer):
     server_id = StrictCharField(
         required=False, default="server-1", max_length=32, help_text="The node that judges the hold and reserves."
     )
@@ -183,6 +183,9 @@ class HoldCreatedSerializer(HoldSerializer):
 
 class NodeJudgementSerializer(serializers.Serializer):
     live = serializers.BooleanField(help_text="This node sees the hold holding the seat (visible, not expired).")
+    visible = serializers.BooleanField(
+        help_text="The hold is not stamped in this node's future (a lagging node does not see it yet)."
+    )
     remaining_seconds = serializers.FloatField(
         help_text="Seconds until the hold expires on this node's clock; negative: expired that long ago."
     )

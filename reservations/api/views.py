@@ -2,7 +2,6 @@ import orjson
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.idempotency import HEADER as IDEMPOTENCY_KEY
 from core.idempotency import idempotent
@@ -10,6 +9,7 @@ from core.pagination import Page, PageQuery, query_values
 from core.permissions import OperatorPermission, audience_of, may_cancel_without_token
 from core.schema import VALIDATION, error_response
 from core.timefmt import iso_utc
+from core.views import ApiView
 from history.actors import actor_of
 from reservations import shapes
 from reservations.metrics import observe_reservation
@@ -80,7 +80,7 @@ def render_json(data) -> bytes:
     return body.replace("\u2028".encode(), b"\\u2028").replace("\u2029".encode(), b"\\u2029")
 
 
-class SeatListView(APIView):
+class SeatListView(ApiView):
     @extend_schema(
         tags=["seats"],
         summary="Every seat of the venue with its holder",
@@ -94,7 +94,7 @@ class SeatListView(APIView):
         return HttpResponse(render_json(body), content_type="application/json")
 
 
-class SeatDetailView(APIView):
+class SeatDetailView(ApiView):
     @extend_schema(
         tags=["seats"],
         summary="One seat",
@@ -105,7 +105,7 @@ class SeatDetailView(APIView):
         return Response(shapes.seat(seat_get_with_holder(seat_id), audience=audience_of(request.user)))
 
 
-class ReservationListView(APIView):
+class ReservationListView(ApiView):
     throttle_scope = "reservations"  # POST counts against the reservation rate limit
 
     @extend_schema(
@@ -184,7 +184,7 @@ class ReservationListView(APIView):
         return Response(body, status=201)
 
 
-class ReservationDetailView(APIView):
+class ReservationDetailView(ApiView):
     @extend_schema(
         tags=["reservations"],
         summary="One active reservation",
@@ -218,7 +218,7 @@ class ReservationDetailView(APIView):
         return Response(status=204)
 
 
-class ConflictListView(APIView):
+class ConflictListView(ApiView):
     @extend_schema(
         tags=["reservations"],
         summary="Seats with several active reservations",
@@ -238,7 +238,7 @@ class ConflictListView(APIView):
         return Response(body, headers=page.headers(total))
 
 
-class ConflictResolveView(APIView):
+class ConflictResolveView(ApiView):
     permission_classes = [OperatorPermission]
 
     @extend_schema(
@@ -295,7 +295,7 @@ FENCED = error_response(
 )
 
 
-class HoldListView(APIView):
+class HoldListView(ApiView):
     throttle_scope = "reservations"  # POST counts against the reservation rate limit
 
     @extend_schema(
@@ -375,7 +375,7 @@ class HoldListView(APIView):
         return Response(body, status=201)
 
 
-class HoldConfirmView(APIView):
+class HoldConfirmView(ApiView):
     throttle_scope = "reservations"
 
     @extend_schema(
@@ -419,7 +419,7 @@ class HoldConfirmView(APIView):
         return Response(body, status=201)
 
 
-class HoldDetailView(APIView):
+class HoldDetailView(ApiView):
     @extend_schema(
         tags=["holds"],
         summary="Release a hold",

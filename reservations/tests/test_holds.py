@@ -152,9 +152,9 @@ def test_the_list_shows_each_nodes_countdown(api, frozen_clock, seat):
     assert body["consistency_mode"] == "naive" and body["true_time"] == "2026-06-28T10:30:45Z"
     (listed,) = body["holds"]
     assert listed["truly_live"] is True
-    assert listed["nodes"]["server-1"] == {"live": True, "remaining_seconds": 15.0}
-    assert listed["nodes"]["server-2"] == {"live": True, "remaining_seconds": 25.0}
-    assert listed["nodes"]["server-3"] == {"live": False, "remaining_seconds": -5.0}  # expired early there
+    assert listed["nodes"]["server-1"] == {"live": True, "visible": True, "remaining_seconds": 15.0}
+    assert listed["nodes"]["server-2"] == {"live": True, "visible": True, "remaining_seconds": 25.0}
+    assert listed["nodes"]["server-3"] == {"live": False, "visible": True, "remaining_seconds": -5.0}  # expired early
     frozen_clock.advance(20)  # true time past the TTL; server-2 (10 s behind) still holds it: a zombie
     (listed,) = api.get("/api/holds").json()["holds"]
     assert listed["truly_live"] is False and listed["nodes"]["server-2"]["live"] is True
@@ -163,6 +163,18 @@ def test_the_list_shows_each_nodes_countdown(api, frozen_clock, seat):
     assert api.get("/api/holds?include_expired=true").json()["total"] == 1
     assert api.get(f"/api/holds?seat_id={seat.pk}&include_expired=true").json()["total"] == 1
     assert api.get("/api/holds?include_expired=yes").status_code == 400
+
+
+def test_a_lagging_node_that_does_not_see_a_hold_yet_says_so(api, frozen_clock, seat):
+    """A hold stamped in a node's future is invisible there: not live, and ``visible`` false so
+    its countdown is not read as "expired" (server-2, 30 s behind, within a 60 s hold)."""
+    node_offset_set(server_id="server-2", offset_seconds=-30.0)
+    post_hold(api, seat.pk, server_id="server-1", ttl=60)
+    (listed,) = api.get("/api/holds").json()["holds"]
+    assert listed["nodes"]["server-2"] == {"live": False, "visible": False, "remaining_seconds": 90.0}
+    frozen_clock.advance(31)
+    (listed,) = api.get("/api/holds").json()["holds"]
+    assert listed["nodes"]["server-2"] == {"live": True, "visible": True, "remaining_seconds": 59.0}
 
 
 # --- Expiry judged by node clocks: stolen and zombie holds ----------------------------------------

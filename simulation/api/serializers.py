@@ -1,10 +1,10 @@
 from rest_framework import serializers
 
-from core.fields import BoundedFloatField, StrictCharField, StrictChoiceField
+from core.fields import BoundedFloatField, InputSerializer, StrictCharField, StrictChoiceField
 from timesync.models import ConsistencySettings
 
 
-class SetOffsetSerializer(serializers.Serializer):
+class SetOffsetSerializer(InputSerializer):
     """The spec's TimeOffsetRequest, plus an optional drift rate."""
 
     server_id = StrictCharField(max_length=64)
@@ -58,7 +58,7 @@ class ScenarioListSerializer(serializers.Serializer):
     scenarios = serializers.DictField(child=ScenarioSerializer())
 
 
-class ApplyScenarioSerializer(serializers.Serializer):
+class ApplyScenarioSerializer(InputSerializer):
     scenario_name = StrictCharField(max_length=64)
 
 
@@ -89,5 +89,5 @@ class ConsistencySerializer(serializers.Serializer):
     modes = serializers.ListField(child=serializers.CharField(), help_text="Every mode, for a switcher.")
 
 
-class ConsistencySetSerializer(serializers.Serializer):
+class ConsistencySetSerializer(InputSerializer):
     mode = StrictChoiceField(choices=ConsistencySettings.Mode.choices)

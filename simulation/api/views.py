@@ -1,11 +1,11 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.permissions import ClockControlPermission
 from core.schema import VALIDATION, error_response
 from core.timefmt import iso_utc
+from core.views import ApiView
 from history.actors import actor_of
 from simulation.selectors import scenario_list
 from simulation.services import demo_reset, scenario_apply
@@ -30,7 +30,7 @@ from .serializers import (
 INVALID_SERVER = error_response("Unknown server id", "INVALID_SERVER_ID", "VALIDATION_ERROR")
 
 
-class SetOffsetView(APIView):
+class SetOffsetView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(
@@ -57,7 +57,7 @@ class SetOffsetView(APIView):
         return Response(body)
 
 
-class RemoveOffsetView(APIView):
+class RemoveOffsetView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(
@@ -75,13 +75,13 @@ class RemoveOffsetView(APIView):
         return Response({"success": True, "server_id": node.server_id, "message": _("Time offset removed")})
 
 
-class OffsetsView(APIView):
+class OffsetsView(ApiView):
     @extend_schema(tags=["simulation"], summary="Every node's current offset", responses={200: OffsetsSerializer})
     def get(self, request):
         return Response({"offsets": node_offsets()})
 
 
-class ClearOffsetsView(APIView):
+class ClearOffsetsView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(
@@ -92,7 +92,7 @@ class ClearOffsetsView(APIView):
         return Response({"success": True, "message": _("All time offsets cleared")})
 
 
-class ResetView(APIView):
+class ResetView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(
@@ -122,7 +122,7 @@ class ResetView(APIView):
         return Response(body)
 
 
-class ScenarioListView(APIView):
+class ScenarioListView(ApiView):
     @extend_schema(tags=["simulation"], summary="Stored drift scenarios", responses={200: ScenarioListSerializer})
     def get(self, request):
         scenarios = {}
@@ -136,7 +136,7 @@ class ScenarioListView(APIView):
         return Response({"scenarios": scenarios})
 
 
-class ApplyScenarioView(APIView):
+class ApplyScenarioView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(
@@ -163,7 +163,7 @@ class ApplyScenarioView(APIView):
         return Response(body)
 
 
-class ConsistencyView(APIView):
+class ConsistencyView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from core.fields import StrictCharField
+from core.fields import InputSerializer, StrictCharField
 
 
 class TimeStatusSerializer(serializers.Serializer):
@@ -70,7 +70,7 @@ class TimeStatusQuerySerializer(serializers.Serializer):
     server_id = StrictCharField(required=False, default="server-1", max_length=64)
 
 
-class SyncRequestSerializer(serializers.Serializer):
+class SyncRequestSerializer(InputSerializer):
     server_id = StrictCharField(max_length=64)
     ntp_server = StrictCharField(
         required=False, max_length=255, help_text="host or host:port; default SEATCLOCK_NTP_SERVER."

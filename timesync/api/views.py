@@ -1,12 +1,12 @@
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.pagination import query_values
 from core.permissions import ClockControlPermission
 from core.schema import error_response
 from core.timefmt import iso_utc
+from core.views import ApiView
 from history.actors import actor_of
 from timesync import shapes
 from timesync.consistency import cluster_clocks
@@ -24,7 +24,7 @@ from .serializers import (
 INVALID_SERVER = {400: error_response("Unknown server id", "INVALID_SERVER_ID", "VALIDATION_ERROR")}
 
 
-class TimeStatusView(APIView):
+class TimeStatusView(ApiView):
     @extend_schema(
         tags=["time"],
         summary="One node's clock",
@@ -41,7 +41,7 @@ class TimeStatusView(APIView):
         return Response(shapes.node_status(node_time(node_get(query.validated_data["server_id"]))))
 
 
-class ServerListView(APIView):
+class ServerListView(ApiView):
     @extend_schema(
         tags=["time"],
         summary="Every node's clock, read at one instant",
@@ -55,7 +55,7 @@ class ServerListView(APIView):
         return Response(shapes.cluster_clocks(cluster_clocks()))
 
 
-class TimeSyncView(APIView):
+class TimeSyncView(ApiView):
     permission_classes = [ClockControlPermission]
 
     @extend_schema(

@@ -9,7 +9,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.commands import USAGE_ERROR, database_id, int_in
-from core.timefmt import iso_utc, iso_utc_or_none
 from history.selectors import operation_list
 from lab import checker
 
@@ -72,19 +71,6 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc}", returncode=USAGE_ERROR)
 
 
-def _op_json(op: checker.Op) -> dict:
-    return {
-        "id": op.id,
-        "f": op.f,
-        "outcome": op.outcome,
-        "error": op.error or None,
-        "node": op.node or None,
-        "invoked_at": iso_utc(op.invoked),
-        "completed_at": iso_utc(op.completed),
-        "node_time": iso_utc_or_none(op.node_time),
-    }
-
-
 def _as_json(verdict: checker.Verdict) -> dict:
     return {
         "valid": verdict.valid,
@@ -96,7 +82,7 @@ def _as_json(verdict: checker.Verdict) -> dict:
                 "kind": a.kind,
                 "seat_id": a.seat_id,
                 "explanation": a.explanation,
-                "witness": [_op_json(a.first), _op_json(a.second)],
+                "witness": [a.first.record(), a.second.record()],
             }
             for a in verdict.anomalies
         ],

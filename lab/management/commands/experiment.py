@@ -1,4 +1,4 @@
-"""``manage.py experiment``: conflict, unfair, refused, stolen-hold and zombie-hold measures per
+"""``manage.py experiment``: conflict, unfair, refused, stolen-hold, zombie-hold and commit-wait measures per
 workload, scenario and mode, and against one node's lag, each as a mean with a 95 % confidence
 interval over a list of seeds (engine in ``lab.experiments``, report in ``lab.experiment_report``)."""
 
@@ -74,7 +74,7 @@ def _cell(measure: experiment_report.Measure, mean: str, ci: str) -> str:
         return "—"
     if measure.percent:
         return f"{100 * float(mean):.1f}" + (f"±{100 * float(ci):.1f}" if ci else "") + "%"
-    return f"{float(mean):.1f}" + (f"±{float(ci):.1f}" if ci else "") + "s"
+    return f"{measure.shown(float(mean)):.1f}" + (f"±{measure.shown(float(ci)):.1f}" if ci else "") + measure.unit
 
 
 #: What the summary table's columns mean (docs/experiments.md has the full definitions).
@@ -85,7 +85,10 @@ COLUMNS = """\
                     went to the customer who truly came second, per seat sold
   Refused rate      refusals of a fenced node (503), per attempt
   Stolen-hold rate  holds whose seat went to another customer while they were live in true time, per hold
-  Zombie-hold seat-s  seconds holds stayed live on some unfenced node after their true end, per trial"""
+  Zombie-hold seat-s  seconds holds stayed live on some unfenced node after their true end, per trial
+  Commit-wait latency  ms each acknowledged write waited (seat lock held) before its answer: commit_wait
+                    only; nodes synced every --resync s (error bound --sync-error), ε growing at the
+                    assumed drift in between"""
 
 
 class Command(ServiceCommand):
@@ -134,6 +137,18 @@ class Command(ServiceCommand):
             "--abandon", type=number_in(0, 1), help=f"Share of holders who never confirm (default {w.abandon:g})."
         )
         parser.add_argument(
+            "--sync-error",
+            type=seconds,
+            help=f"Error bound, in seconds, of every node's sync at the start of a trial: commit_wait's ε starts "
+            f"there and grows at the assumed drift (default {w.sync_error:g}).",
+        )
+        parser.add_argument(
+            "--resync",
+            type=seconds,
+            help=f"Seconds between two syncs of every node, each with that error bound (ε back to it; the "
+            f"offsets stay: they are faults the sync does not see); 0: only at the start (default {w.resync:g}).",
+        )
+        parser.add_argument(
             "--quick",
             action="store_true",
             help=f"A small run: rate {q['rate']:g}, duration {q['duration']:g}, {q['seats']} seats, seeds 1-3 "
@@ -143,7 +158,7 @@ class Command(ServiceCommand):
             "--workloads", default=",".join(experiments.WORKLOADS), help="Comma-separated workloads (default: both)."
         )
         parser.add_argument(
-            "--modes", default=",".join(experiments.MODES), help="Comma-separated modes (default: all three)."
+            "--modes", default=",".join(experiments.MODES), help="Comma-separated modes (default: all four)."
         )
         parser.add_argument("--scenarios", help="Comma-separated stored scenarios (default: every stored one).")
         parser.add_argument(
@@ -223,6 +238,8 @@ class Command(ServiceCommand):
                 hold_ttl=pick("hold_ttl", "hold_ttl"),
                 pay=pick("pay", "pay"),
                 abandon=pick("abandon", "abandon"),
+                sync_error=pick("sync_error", "sync_error"),
+                resync=pick("resync", "resync"),
             )
             modes = tuple(m.strip() for m in opts["modes"].split(",") if m.strip())
             if not modes:
@@ -265,6 +282,7 @@ class Command(ServiceCommand):
             f"--rate {w.rate:g} --duration {w.duration:g} --seats {w.seats}",
             f"--think {w.think:g} --retries {w.retries} --zipf {w.zipf_exponent:g}",
             f"--hold-ttl {w.hold_ttl} --pay {w.pay:g} --abandon {w.abandon:g}",
+            f"--sync-error {w.sync_error:g} --resync {w.resync:g}",
         ]
         if opts["workloads"] != ",".join(experiments.WORKLOADS):
             parts.append(f"--workloads {shlex.quote(opts['workloads'])}")
@@ -286,16 +304,17 @@ class Command(ServiceCommand):
             f"Seeds {_seed_text(config.seeds)} ({len(config.seeds)}): {customers[0]}–{customers[-1]} customers "
             f"per seed "
             f"({w.rate:g}/s for {w.duration:g} virtual s), {w.seats} seats, think {w.think:g} s, {w.retries} retries; "
-            f"holds {w.hold_ttl} s, pay {w.pay:g} s, {w.abandon:.0%} abandon; engine {result.engine}"
-            + (f" ({result.store}, {result.vendor})" if result.engine == "rule" else "")
+            f"holds {w.hold_ttl} s, pay {w.pay:g} s, {w.abandon:.0%} abandon; "
+            f"sync error {w.sync_error:g} s every {w.resync:g} s; "
+            f"engine {result.engine}" + (f" ({result.store}, {result.vendor})" if result.engine == "rule" else "")
         )
         measures = experiment_report.MEASURES
-        header = f"{'workload':<8} {'':<22} {'mode':<13}" + "".join(f" {m.title[:18]:>18}" for m in measures)
+        header = f"{'workload':<8} {'':<22} {'mode':<13}" + "".join(f" {str(m.title)[:19]:>19}" for m in measures)
         self.stdout.write(header)
         for row in experiment_report.summarize(result):
             cells = row.cells()
             label = cells["scenario"] or f"{cells['skew_node']} lag {float(cells['skew_seconds']):g} s"
-            figures = "".join(f" {_cell(m, cells[f'{m.name}_mean'], cells[f'{m.name}_ci95']):>18}" for m in measures)
+            figures = "".join(f" {_cell(m, cells[f'{m.name}_mean'], cells[f'{m.name}_ci95']):>19}" for m in measures)
             self.stdout.write(f"{cells['workload']:<8} {label:<22} {cells['mode']:<13}{figures}")
         self.stdout.write(COLUMNS)
         self.stdout.write(
