@@ -41,3 +41,30 @@ def venue(db):
     from seats.models import Seat
 
     return list(Seat.objects.order_by("row", "number"))
+
+
+@pytest.fixture
+def manage(capsys, monkeypatch):
+    """``manage(*argv)`` runs ``manage.py *argv`` in this process the way the shell does (the
+    command's ``run_from_argv``: argparse errors, ``CommandError`` → stderr and an exit status)
+    and returns ``(status, stdout, stderr)``.  Not ``ManagementUtility.execute``: its
+    ``django.setup()`` would bind the LOGGING handlers to this test's captured stderr.  The
+    database connection stays open: the command's final ``connections.close_all()`` would break
+    the test's transaction."""
+    from django.core.management import ManagementUtility
+    from django.db import connections
+
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        command = ManagementUtility(["manage.py", *argv]).fetch_command(argv[0])
+        try:
+            command.run_from_argv(["manage.py", *argv])
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run

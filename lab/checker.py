@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.timefmt import iso_utc, iso_utc_or_none
+
 DOUBLE_SALE = "double_sale"
 INVERSION = "real_time_inversion"
 STALE_ACCEPTANCE = "stale_acceptance"
@@ -81,9 +83,9 @@ class Op:
             "outcome": self.outcome,
             "error": self.error or None,
             "node": self.node or None,
-            "invoked_at": self.invoked.isoformat(),
-            "completed_at": self.completed.isoformat(),
-            "node_time": self.node_time.isoformat() if self.node_time else None,
+            "invoked_at": iso_utc(self.invoked),
+            "completed_at": iso_utc(self.completed),
+            "node_time": iso_utc_or_none(self.node_time),
         }
 
     def describe(self) -> str:

@@ -232,3 +232,46 @@ def test_a_bad_run_tag_is_ignored_not_stored(api, venue):
         "/api/reservations", {"seat_id": venue[0].pk, "customer_name": "Jean"}, format="json", HTTP_X_SEATCLOCK_RUN=bad
     )
     assert Operation.objects.get().run == ""
+
+
+def test_check_history_json_writes_instants_as_the_api_does(venue, frozen_clock):
+    from django.core.management.base import CommandError
+
+    node_offset_set(server_id="server-2", offset_seconds=-10.0)
+    reservation_create(seat_id=venue[0].pk, customer_name="Jean", server_id="server-1")
+    frozen_clock.advance(3.25)
+    reservation_create(seat_id=venue[0].pk, customer_name="Marie", server_id="server-2")
+    js = StringIO()
+    with pytest.raises(CommandError):
+        call_command("check_history", "--json", stdout=js)
+    second = json.loads(js.getvalue())["anomalies"][0]["witness"][1]
+    assert second["invoked_at"] == "2026-06-28T10:30:03.250000Z"  # core.timefmt.iso_utc, never +00:00
+    assert second["node_time"] == "2026-06-28T10:29:53.250000Z"
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-1", "abc"])
+def test_export_history_refuses_a_seat_that_cannot_be_an_id(manage, value):
+    status, out, err = manage("export_history", "--seat", value)
+    assert status == 2
+    assert f"argument --seat: must be an id from 1 to 9223372036854775807, not '{value}'" in err
+    assert out == "" and "Traceback" not in err
+
+
+def test_check_history_bad_arguments_exit_2_with_one_sentence(manage, venue):
+    reservation_create(seat_id=venue[0].pk, customer_name="Jean", server_id="server-1")
+    operation_run = Operation.objects.get(f="reserve")
+    operation_run.run = "load-1"
+    operation_run.save(update_fields=["run"])
+    for argv, message in [
+        (("--run", "nope"), "no operations with run tag 'nope'"),
+        (("--limit", "-1"), "argument --limit: must be an integer from 0 to 1000000, not '-1'"),
+        (("--seat", "99999999999999999999999"), "argument --seat: must be an id from 1 to"),
+        (("--seat", "0"), "argument --seat: must be an id from 1 to"),
+    ]:
+        status, out, err = manage("check_history", *argv)
+        assert (status, out) == (2, ""), argv
+        assert message in err and "Traceback" not in err
+    # A known tag is checked; a seat of it without operations is a valid empty history.
+    assert manage("check_history", "--run", "load-1")[:2] == (0, "valid (1 operations on 1 seats)\n")
+    assert manage("check_history", "--run", "load-1", "--seat", str(venue[5].pk))[0] == 0
+    assert manage("check_history", "--limit", "0")[:2] == (0, "valid (1 operations on 1 seats)\n")

@@ -457,8 +457,17 @@ def run_from_argv(*argv: str) -> int:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--rate", "-1"], "rate must be a positive number"),
-        (["--duration", "0"], "duration must be a positive number"),
+        (["--rate", "-1"], "argument --rate: must be a number above 0 and at most 10000, not '-1'"),
+        (["--duration", "0"], "argument --duration: must be a number above 0 and at most 86400, not '0'"),
+        (["--duration", "1e300", "--rate", "1e-300"], "argument --duration: must be a number above 0"),
+        (["--think", "inf"], "argument --think: must be a number from 0 to 86400, not 'inf'"),
+        (["--pay", "nan"], "argument --pay: must be a number from 0 to 86400, not 'nan'"),
+        (["--zipf", "1e308"], "argument --zipf: must be a number from 0 to 10"),
+        (["--abandon", "2"], "argument --abandon: must be a number from 0 to 1"),
+        (["--retries", "1000000000"], "argument --retries: must be an integer from 0 to 100"),
+        (["--seeds", "1-99999999999"], "--seeds names more than 1000 seeds"),
+        (["--seeds", "1-600,1000-1600"], "--seeds names more than 1000 seeds"),
+        (["--skews", ",".join(str(i) for i in range(101))], "--skews lists more than 100 lags"),
         (["--seats", "0"], "seats must be between 1 and 10000"),
         (["--seats", "20000"], "seats must be between 1 and 10000"),
         (["--modes", "naive,eventual"], "unknown mode(s): eventual"),
@@ -471,8 +480,10 @@ def run_from_argv(*argv: str) -> int:
         (["--sync-error", "0.6"], "sync error must be 0 to 0.5 seconds"),
         (["--seeds", "a-b"], "--seeds takes integers"),
         (["--hold-ttl", "0"], "hold ttl must be 1 to 7200"),
-        (["--jobs", "-1"], "--jobs must be 0"),
-        (["--rate", "fast"], "invalid number value: 'fast'"),
+        (["--jobs", "-1"], "argument --jobs: must be an integer from 0 to 256, not '-1'"),
+        (["--jobs", "100000"], "argument --jobs: must be an integer from 0 to 256"),
+        (["--rate", "fast"], "argument --rate: must be a number above 0 and at most 10000, not 'fast'"),
+        (["--out", "/proc/no-such-dir"], "--out: cannot write in /proc/no-such-dir"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys, args, message):

@@ -150,3 +150,26 @@ def test_percentile_nearest_rank():
     assert loadgen.percentile(values, 50) == 50.0
     assert loadgen.percentile(values, 99) == 99.0
     assert loadgen.percentile([], 50) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--count", "5", "--url", "notaurl"), "argument --url: must be an http:// or https:// URL with a host"),
+        (("--url", "ftp://127.0.0.1"), "argument --url: must be an http:// or https:// URL"),
+        (("--url", "http://127.0.0.1:99999"), "argument --url: must be an http:// or https:// URL"),
+        (("--count", "1e20"), "argument --count: must be an integer from 1 to 1000000, not '1e20'"),
+        (("--count", "100000000000000000000"), "argument --count: must be an integer from 1 to 1000000"),
+        (("--count", "0"), "argument --count: must be an integer from 1 to 1000000, not '0'"),
+        (("--concurrency", "100000"), "argument --concurrency: must be an integer from 1 to 256, not '100000'"),
+        (("--customers", "-5"), "argument --customers: must be an integer from 1 to 1000000"),
+        (("--duration", "inf"), "argument --duration: must be a number above 0 and at most 3600, not 'inf'"),
+        (("--token", "a\nb", "--url", "http://127.0.0.1:9"), "argument --token: must be printable ASCII"),
+    ],
+)
+def test_bad_values_exit_2_with_one_sentence_before_any_load(venue, manage, args, message):
+    status, out, err = manage("simulate", "--no-progress", *args)
+    assert status == 2
+    assert message in err and "Traceback" not in err
+    assert out == "" and Reservation.objects.count() == 0

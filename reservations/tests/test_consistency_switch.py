@@ -224,7 +224,7 @@ def test_command_shows_mode_bound_and_fence_limit():
     assert "MAX_CLOCK_OFFSET: 0.500 s" in out
     assert "Fence limit: 0.250 s" in out
     assert "CockroachDB's 80%: 0.400 s" in out
-    assert "would be fenced in bounded mode): server-2 (-10.000 s)" in out
+    assert "would be fenced in bounded mode): server-2 (-10.000000 s)" in out
 
 
 def test_command_switches_mode(django_capture_on_commit_callbacks):

@@ -478,3 +478,14 @@ def test_commit_wait_stamps_holds_beyond_the_uncertainty_and_steals_none_within_
     reservation_create(seat_id=seat.pk, customer_name="Marie", server_id="server-3")
     kinds = {(a.kind, a.seat_id) for a in check(ops_from_rows(Operation.objects.all())).anomalies}
     assert kinds == {(STALE_ACCEPTANCE, seat.pk + 2)}  # only naive's
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-1", "0", "abc", "1.0"])
+def test_holds_command_refuses_a_seat_that_cannot_be_an_id(manage, value):
+    """``holds --seat 99999999999999999999999`` was an OverflowError traceback; ids are read by
+    core.ids.parse_id, so any non-id is one sentence and exit 2."""
+    status, out, err = manage("holds", "--seat", value)
+    assert status == 2
+    assert f"argument --seat: must be an id from 1 to 9223372036854775807, not '{value}'" in err
+    assert "Traceback" not in err and out == ""

@@ -123,7 +123,23 @@ def test_list_scenarios():
     out = run("list_scenarios")
     for name in ("minor_drift", "major_drift", "extreme_drift"):
         assert name in out
-    assert "-10.000" in out
+    assert "-10.000000 s" in out  # offsets to the microsecond
+
+
+def test_commands_print_instants_as_the_api_does_and_offsets_to_the_microsecond(frozen_clock, api):
+    """show_clocks and set_offset write an instant as core.timefmt.iso_utc does (µs, Z), the
+    string GET /api/time/servers gives; offsets are rounded to the microsecond."""
+    out = run("set_offset", "server-2", "-0.1234564")
+    assert out.strip() == "server-2: offset -0.123456 s; its clock reads 2026-06-28T10:29:59.876544Z."
+    servers = {s["server_id"]: s for s in api.get("/api/time/servers").json()["servers"]}
+    assert servers["server-2"]["current_time"] == "2026-06-28T10:29:59.876544Z"
+    clocks = run("show_clocks")
+    assert "True time: 2026-06-28T10:30:00Z" in clocks
+    (row,) = [line for line in clocks.splitlines() if line.startswith("server-2 ")]
+    assert row.split()[1:3] == ["2026-06-28T10:29:59.876544Z", "-0.123456"]
+    assert "+00:00" not in out + clocks
+    applied = run("apply_scenario", "major_drift")
+    assert "server-2         -10.000000 s" in applied
 
 
 def test_show_clocks_lists_every_node_with_its_offset(frozen_clock):
@@ -131,7 +147,7 @@ def test_show_clocks_lists_every_node_with_its_offset(frozen_clock):
     out = run("show_clocks")
     lines = {line.split()[0]: line for line in out.splitlines()[2:] if line.startswith("server-")}
     assert set(lines) == {f"server-{i}" for i in range(1, 6)}
-    assert "2026-06-28T10:29:50.000Z" in lines["server-2"]
+    assert "2026-06-28T10:29:50Z" in lines["server-2"]  # core.timefmt.iso_utc, as the API writes it
     assert "-10.000000" in lines["server-2"]
     assert "+25" in lines["server-2"]
     assert " no " in lines["server-2"]

@@ -98,6 +98,10 @@ def test_sync_ntp_failure_exits_1_and_reports(settings, closed_address: str) -> 
     error, out = run_failing("sync_ntp", "server-2", "--ntp-server", closed_address)
     assert error.returncode == 1
     assert "1 of 1 syncs failed: server-2" in str(error)
+    # Nothing answered: the message names the address asked and the fix (run.sh's NTP_PORT
+    # reaches the web server only; a command never guesses ports).
+    assert f"Nothing answered at {closed_address}" in str(error)
+    assert "set SEATCLOCK_NTP_SERVER=127.0.0.1:PORT or pass --ntp-server 127.0.0.1:PORT" in str(error)
     row = table_rows(out)["server-2"]
     assert row[1:4] == ["-", "-", "-"]
     assert row[4].startswith("FAILED")
@@ -209,6 +213,8 @@ def test_timesyncd_stops_between_two_nodes(settings, fake_ntp) -> None:
         ("--interval", "-1"),
         ("--interval", "soon"),
         ("--interval", "inf"),
+        ("--interval", "1e300"),  # was an OverflowError in the wait after round 1
+        ("--interval", "86401"),
         ("--iterations", "0"),
         ("--iterations", "x"),
         ("--once", "--ntp-server", "bad host"),
@@ -269,3 +275,42 @@ def test_a_node_failing_for_a_non_ntp_reason_does_not_stop_the_batch(ntp_address
     assert reports["server-2"].reason == "LOCK_TIMEOUT"
     assert [sid for sid, r in reports.items() if r.ok] == ["server-1", "server-3", "server-4", "server-5"]
     assert "FAILED LOCK_TIMEOUT" in format_table(list(reports.values()))
+
+
+def test_timesyncd_hints_once_when_nothing_answers(settings, closed_address: str) -> None:
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.3
+    out, err = run("timesyncd", "--iterations", "2", "--interval", "0.01", "--ntp-server", closed_address)
+    assert "round 2: 0/5 node(s) synced" in out
+    assert err.count(f"Nothing answered at {closed_address}") == 1
+    assert "SEATCLOCK_NTP_SERVER=127.0.0.1:PORT" in err
+
+
+def test_sync_ntp_without_a_refusal_gives_no_port_hint(settings, fake_ntp) -> None:
+    settings.SEATCLOCK_NTP_TIMEOUT = 0.3
+    server = fake_ntp(Reply(reads=datetime(2040, 3, 1, tzinfo=UTC)))  # answers, implausibly
+    error, _ = run_failing("sync_ntp", "server-2", "--ntp-server", server.address)
+    assert "syncs failed" in str(error) and "Nothing answered" not in str(error)
+
+
+# --------------------------------------------------------------------------- ntpserver
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--port", "99999"), "--port must be in 0..65535, got 99999"),
+        (("--port", "abc"), "--port must be an integer 0..65535, got 'abc'"),
+        (("--port", "-1"), "--port must be in 0..65535, got -1"),
+        (("--stratum", "0"), "--stratum must be in 1..15, got 0"),
+        (("--stratum", "16"), "--stratum must be in 1..15, got 16"),
+        (("--log-interval", "1e300"), "--log-interval must be a number of seconds above 0 and at most 86400"),
+        (("--log-interval", "nan"), "--log-interval must be a number of seconds above 0"),
+        (("--log-interval", "x"), "--log-interval must be a number of seconds, got 'x'"),
+        (("--ref-id", "TOOLONG", "--port", "0"), "--ref-id: reference id must be"),
+    ],
+)
+def test_ntpserver_bad_input_exits_2(manage, args: tuple[str, ...], message: str) -> None:
+    status, out, err = manage("ntpserver", *args)
+    assert status == 2  # README: bad input exits 2 (it was 1)
+    assert message in err and "Traceback" not in err
+    assert "listening" not in out

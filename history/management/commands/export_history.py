@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from core.commands import USAGE_ERROR
+from core.commands import USAGE_ERROR, database_id
 from history.models import Operation
 from history.selectors import operation_list
 from history.shapes import jepsen_lines
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--run", help="Only the operations of this load run (its tag).")
-        parser.add_argument("--seat", type=int, help="Only the operations on this seat.")
+        parser.add_argument("--seat", type=database_id, help="Only the operations on this seat.")
         parser.add_argument("--f", choices=Operation.F.values, help="Only this operation.")
         parser.add_argument("--out", type=Path, help="Write to this file (default: standard output).")
 

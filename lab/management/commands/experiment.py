@@ -4,27 +4,33 @@ interval over a list of seeds (engine in ``lab.experiments``, report in ``lab.ex
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
-from core.commands import USAGE_ERROR, ServiceCommand
+from core.commands import USAGE_ERROR, ServiceCommand, int_in, number_in
+from core.ids import shown
 from core.timefmt import iso_utc
 from lab import experiment_report, experiments
 from timesync import clock
 
-
-def _number(value: str) -> float:
-    return float(value)
-
-
-_number.__name__ = "number"
+#: Bounds of the options (argument validation: a finite run, no overflow in the engine's
+#: exponential draws): a virtual day at most, 100 retries, 1,000 seeds, 100 lags.
+MAX_VIRTUAL_SECONDS = 86400.0
+MAX_RATE = 10_000.0
+MAX_ZIPF = 10.0
+MAX_RETRIES = 100
+MAX_SEEDS = 1000
+MAX_SKEWS = 100
+MAX_JOBS = 256
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``1-10``, ``1,2,7`` or ``1-5,9``: distinct integers, in the order given."""
+    """``1-10``, ``1,2,7`` or ``1-5,9``: distinct integers, in the order given, at most
+    :data:`MAX_SEEDS` of them (``1-99999999999`` is refused before any list is built)."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -32,13 +38,29 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             continue
         low, dash, high = part.partition("-")
         try:
-            values = range(int(low), int(high) + 1) if dash else [int(low)]
+            values = range(int(low), int(high) + 1) if dash else range(int(low), int(low) + 1)
         except ValueError:
-            raise experiments.ExperimentInputError(f"--seeds takes integers and ranges such as 1-10, not {text!r}")
+            raise experiments.ExperimentInputError(
+                f"--seeds takes integers and ranges such as 1-10, not {shown(text)!r}"
+            ) from None
+        if len(seeds) + len(values) > MAX_SEEDS:
+            raise experiments.ExperimentInputError(
+                f"--seeds names more than {MAX_SEEDS} seeds; each seed is a full run, give fewer"
+            )
         seeds.extend(values)
     if not seeds or len(set(seeds)) != len(seeds):
-        raise experiments.ExperimentInputError(f"--seeds must name distinct seeds, not {text!r}")
+        raise experiments.ExperimentInputError(f"--seeds must name distinct seeds, not {shown(text)!r}")
     return tuple(seeds)
+
+
+def _check_writable(out_dir: Path) -> None:
+    """A usage error (exit 2) unless ``out_dir`` is, or can be made, a writable directory."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"{out_dir} is not writable")
+    except OSError as exc:
+        raise CommandError(f"--out: cannot write in {out_dir}: {exc}", returncode=USAGE_ERROR) from exc
 
 
 def _seed_text(seeds: tuple[int, ...]) -> str:
@@ -86,32 +108,43 @@ class Command(ServiceCommand):
             "--seeds", help="Seeds, e.g. 1-10 or 1,4,9 (default 1-10; --quick 1-3). One seed list, one output."
         )
         seeds.add_argument("--seed", type=int, help="A single seed (no confidence interval).")
-        parser.add_argument("--rate", type=_number, help=f"Customer arrivals per virtual second (default {w.rate:g}).")
+        seconds = number_in(0, MAX_VIRTUAL_SECONDS)
         parser.add_argument(
-            "--duration", type=_number, help=f"Virtual seconds during which customers arrive (default {w.duration:g})."
+            "--rate",
+            type=number_in(0, MAX_RATE, low_open=True),
+            help=f"Customer arrivals per virtual second (default {w.rate:g}).",
+        )
+        parser.add_argument(
+            "--duration",
+            type=number_in(0, MAX_VIRTUAL_SECONDS, low_open=True),
+            help=f"Virtual seconds during which customers arrive (default {w.duration:g}).",
         )
         parser.add_argument("--seats", type=int, help=f"Seats of the experiment's own venue (default {w.seats}).")
-        parser.add_argument("--retries", type=int, help=f"Attempts after a refusal (default {w.retries}).")
         parser.add_argument(
-            "--think", type=_number, help=f"Mean seconds from looking at the map to submitting (default {w.think:g})."
+            "--retries", type=int_in(0, MAX_RETRIES), help=f"Attempts after a refusal (default {w.retries})."
         )
         parser.add_argument(
-            "--zipf", type=_number, help=f"Popularity exponent: seat k has weight 1/k^s (default {w.zipf_exponent:g})."
+            "--think", type=seconds, help=f"Mean seconds from looking at the map to submitting (default {w.think:g})."
+        )
+        parser.add_argument(
+            "--zipf",
+            type=number_in(0, MAX_ZIPF),
+            help=f"Popularity exponent: seat k has weight 1/k^s (default {w.zipf_exponent:g}).",
         )
         parser.add_argument("--hold-ttl", type=int, help=f"Seconds a hold lasts (default {w.hold_ttl}).")
-        parser.add_argument("--pay", type=_number, help=f"Mean seconds from hold to confirmation (default {w.pay:g}).")
+        parser.add_argument("--pay", type=seconds, help=f"Mean seconds from hold to confirmation (default {w.pay:g}).")
         parser.add_argument(
-            "--abandon", type=_number, help=f"Share of holders who never confirm (default {w.abandon:g})."
+            "--abandon", type=number_in(0, 1), help=f"Share of holders who never confirm (default {w.abandon:g})."
         )
         parser.add_argument(
             "--sync-error",
-            type=_number,
+            type=seconds,
             help=f"Error bound, in seconds, of every node's sync at the start of a trial: commit_wait's ε starts "
             f"there and grows at the assumed drift (default {w.sync_error:g}).",
         )
         parser.add_argument(
             "--resync",
-            type=_number,
+            type=seconds,
             help=f"Seconds between two syncs of every node, each with that error bound (ε back to it; the "
             f"offsets stay: they are faults the sync does not see); 0: only at the start (default {w.resync:g}).",
         )
@@ -148,7 +181,7 @@ class Command(ServiceCommand):
             help="The rule engine's private database: 'memory' (in-memory SQLite), 'database' (PostgreSQL "
             "temporary tables); 'auto' picks 'database' on PostgreSQL, else 'memory'.",
         )
-        parser.add_argument("--jobs", type=int, default=0, help="Processes (default: one per core).")
+        parser.add_argument("--jobs", type=int_in(0, MAX_JOBS), default=0, help="Processes (default: one per core).")
         parser.add_argument("--out", type=Path, help="Output directory (default: DATA_DIR/experiments).")
         parser.add_argument("--no-plot", action="store_true", help="Write the CSVs and JSON only.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (none anyway without a TTY).")
@@ -156,6 +189,7 @@ class Command(ServiceCommand):
     def handle(self, *args, **opts):
         config = self._config(opts)
         out_dir = opts["out"] or experiment_report.experiments_dir()
+        _check_writable(out_dir)  # before the run, not after minutes of it
         show_bar = not opts["no_progress"] and self.stdout.isatty()
         bar = tqdm(total=0, unit="seed", desc="experiment", disable=not show_bar, file=self.stderr._out)
         try:
@@ -166,13 +200,16 @@ class Command(ServiceCommand):
             raise CommandError(str(exc), returncode=USAGE_ERROR)
         finally:
             bar.close()
-        meta = experiment_report.report_write(
-            result,
-            out_dir,
-            generated_at=iso_utc(clock.reference_now()),
-            command=self._command_line(opts, config),
-            plot=not opts["no_plot"],
-        )
+        try:
+            meta = experiment_report.report_write(
+                result,
+                out_dir,
+                generated_at=iso_utc(clock.reference_now()),
+                command=self._command_line(opts, config),
+                plot=not opts["no_plot"],
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot write the report in {out_dir}: {exc}", returncode=USAGE_ERROR) from exc
         self._summary(result, out_dir, meta)
 
     def _config(self, opts) -> experiments.ExperimentConfig:
@@ -217,10 +254,10 @@ class Command(ServiceCommand):
                     skews = tuple(float(s) for s in opts["skews"].split(",") if s.strip())
                 except ValueError:
                     raise experiments.ExperimentInputError(
-                        f"--skews must be comma-separated numbers of seconds, not {opts['skews']!r}"
+                        f"--skews must be comma-separated numbers of seconds, not {shown(opts['skews'])!r}"
                     )
-            if opts["jobs"] < 0:
-                raise experiments.ExperimentInputError(f"--jobs must be 0 (one per core) or more, not {opts['jobs']}")
+                if len(skews) > MAX_SKEWS:
+                    raise experiments.ExperimentInputError(f"--skews lists more than {MAX_SKEWS} lags")
         except experiments.ExperimentInputError as exc:
             raise CommandError(str(exc), returncode=USAGE_ERROR)
         return experiments.ExperimentConfig(

@@ -2,35 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
+from urllib.parse import urlsplit
 
 from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
-from core.commands import USAGE_ERROR, ServiceCommand
+from core.commands import USAGE_ERROR, ServiceCommand, int_in, number_in
+from core.ids import shown
 from history.actors import Actor
 from lab import loadgen
 
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-positive_int.__name__ = "positive integer"
+#: The largest values the options take: a run stays minutes long and threads stay few (100,000
+#: worker threads took 50 s to start for 5 requests; --count 1e20 never ended).
+MAX_CUSTOMERS = 1_000_000
+MAX_SEATS = 100_000
+MAX_CONCURRENCY = 256
+MAX_COUNT = 1_000_000
+MAX_DURATION = 3600.0
 
 
-def positive_float(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError(value)
-    return number
+def base_url(value: str) -> str:
+    """An argparse ``type``: an ``http``/``https`` URL with a host (and a valid port), else one
+    sentence (exit 2) rather than urllib's ``ValueError: unknown url type`` traceback."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL with a host, not {shown(value)!r}")
+    return value
 
 
-positive_float.__name__ = "positive number"
+def api_token(value: str) -> str:
+    """An argparse ``type``: a token that can travel in a header (printable ASCII, no spaces)."""
+    if not value or not value.isascii() or not value.isprintable() or " " in value:
+        raise argparse.ArgumentTypeError("must be printable ASCII without spaces")
+    return value
 
 
 class Command(ServiceCommand):
@@ -43,19 +54,44 @@ class Command(ServiceCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--customers", type=positive_int, default=100, help="Distinct customers (default 100).")
         parser.add_argument(
-            "--seats", type=positive_int, default=20, help="How many seats to target, Zipf-weighted (default 20)."
+            "--customers",
+            type=int_in(1, MAX_CUSTOMERS),
+            default=100,
+            help=f"Distinct customers, at most {MAX_CUSTOMERS:,} (default 100).",
         )
-        parser.add_argument("--concurrency", type=positive_int, default=8, help="Worker threads (default 8).")
+        parser.add_argument(
+            "--seats",
+            type=int_in(1, MAX_SEATS),
+            default=20,
+            help="How many seats to target, Zipf-weighted (default 20).",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int_in(1, MAX_CONCURRENCY),
+            default=8,
+            help=f"Worker threads, at most {MAX_CONCURRENCY} (default 8).",
+        )
         stop = parser.add_mutually_exclusive_group()
-        stop.add_argument("--count", type=positive_int, help="Stop after this many attempts (default 200).")
-        stop.add_argument("--duration", type=positive_float, help="Stop after this many seconds.")
+        stop.add_argument(
+            "--count",
+            type=int_in(1, MAX_COUNT),
+            help=f"Stop after this many attempts, at most {MAX_COUNT:,} (default 200).",
+        )
+        stop.add_argument(
+            "--duration",
+            type=number_in(0, MAX_DURATION, low_open=True),
+            help=f"Stop after this many seconds, at most {MAX_DURATION:g}.",
+        )
         parser.add_argument("--scenario", help="Apply this drift scenario first (e.g. major_drift).")
         parser.add_argument("--nodes", help="Comma-separated node ids to spread the load over (default: all).")
         parser.add_argument("--seed", type=int, help="Seed of the random choices, for repeatable runs.")
-        parser.add_argument("--url", help="Base URL of a running Seatclock (e.g. http://127.0.0.1:8000).")
-        parser.add_argument("--token", help="API token (production mode: needed for --scenario over --url).")
+        parser.add_argument(
+            "--url", type=base_url, help="Base URL of a running Seatclock (e.g. http://127.0.0.1:8000)."
+        )
+        parser.add_argument(
+            "--token", type=api_token, help="API token (production mode: needed for --scenario over --url)."
+        )
         parser.add_argument("--json", action="store_true", help="Print the report as JSON only.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import CommandParser
 
-from core.commands import ServiceCommand
+from core.commands import ServiceCommand, database_id
 from core.timefmt import iso_utc
 from reservations.selectors import hold_list, holds_seen
 
@@ -17,7 +17,7 @@ class Command(ServiceCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--seat", type=int, help="Only this seat's holds.")
+        parser.add_argument("--seat", type=database_id, help="Only this seat's holds.")
         parser.add_argument("--all", action="store_true", help="Every active hold, expired everywhere or not.")
 
     def handle(self, *args, **opts):

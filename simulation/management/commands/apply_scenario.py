@@ -1,6 +1,7 @@
 from django.core.management.base import CommandParser
 
 from core.commands import ServiceCommand
+from core.timefmt import shown_seconds
 from history.actors import Actor
 from simulation.selectors import scenario_names
 from simulation.services import scenario_apply
@@ -17,5 +18,5 @@ class Command(ServiceCommand):
         scenario, applied = scenario_apply(name=name, actor=Actor.system("apply_scenario"))
         self.stdout.write(self.style.SUCCESS(f"Scenario {scenario.name} applied."))
         for server_id, offset in applied.items():
-            self.stdout.write(f"  {server_id:<12} {offset:+10.3f} s")
+            self.stdout.write(f"  {server_id:<12} {shown_seconds(offset):>14} s")
         self.stdout.write("  (every other node: 0)")

@@ -1,4 +1,5 @@
 from core.commands import ServiceCommand
+from core.timefmt import shown_seconds
 from simulation.selectors import scenario_list
 
 
@@ -11,4 +12,4 @@ class Command(ServiceCommand):
             self.stdout.write(self.style.MIGRATE_HEADING(f"{scenario.name}{builtin}: {scenario.description}"))
             for o in scenario.offsets.all():
                 drift = f"  drift {o.drift_ppm:+g} ppm" if o.drift_ppm else ""
-                self.stdout.write(f"  {o.node_id:<12} {o.offset_seconds:+10.3f} s{drift}")
+                self.stdout.write(f"  {o.node_id:<12} {shown_seconds(o.offset_seconds):>14} s{drift}")

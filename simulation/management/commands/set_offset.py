@@ -1,6 +1,7 @@
 from django.core.management.base import CommandParser
 
 from core.commands import ServiceCommand
+from core.timefmt import iso_utc, shown_seconds
 from history.actors import Actor
 from timesync import clock
 from timesync.selectors import node_ids
@@ -22,7 +23,9 @@ class Command(ServiceCommand):
             server_id=server_id, offset_seconds=offset_seconds, drift_ppm=drift_ppm, actor=Actor.system("set_offset")
         )
         drift = f", drift {node.drift_ppm:+g} ppm" if node.drift_ppm else ""
-        now = clock.node_now(node).isoformat(timespec="milliseconds")
+        now = iso_utc(clock.node_now(node))
         self.stdout.write(
-            self.style.SUCCESS(f"{node.server_id}: offset {node.offset_seconds:+g} s{drift}; its clock reads {now}.")
+            self.style.SUCCESS(
+                f"{node.server_id}: offset {shown_seconds(node.offset_seconds)} s{drift}; its clock reads {now}."
+            )
         )

@@ -1,10 +1,11 @@
 from core.commands import ServiceCommand
+from core.timefmt import iso_utc
 from timesync import clock
 from timesync.selectors import node_list, node_time
 
 
 def _stamp(value) -> str:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else "never"
+    return iso_utc(value) if value else "never"
 
 
 LEGEND = """\
@@ -21,12 +22,12 @@ class Command(ServiceCommand):
     def handle(self, *args, **options):
         now = clock.reference_now()
         self.stdout.write(f"True time: {_stamp(now)}")
-        header = f"{'SERVER':<12} {'NODE TIME':<26} {'OFFSET (s)':>12} {'DRIFT (ppm)':>12} {'SYNCED':<7} LAST SYNC"
+        header = f"{'SERVER':<12} {'NODE TIME':<27} {'OFFSET (s)':>12} {'DRIFT (ppm)':>12} {'SYNCED':<7} LAST SYNC"
         self.stdout.write(header)
         for node in node_list():
             t = node_time(node, at=now)
             self.stdout.write(
-                f"{node.server_id:<12} {_stamp(t.current_time):<26} {t.offset_seconds:>+12.6f} "
+                f"{node.server_id:<12} {_stamp(t.current_time):<27} {t.offset_seconds:>+12.6f} "
                 f"{node.drift_ppm:>+12g} {'yes' if node.ntp_synced else 'no':<7} {_stamp(node.last_sync)}"
             )
         self.stdout.write(LEGEND)

@@ -1,6 +1,7 @@
 from django.core.management.base import CommandError, CommandParser
 
 from core.commands import USAGE_ERROR, ServiceCommand
+from core.timefmt import shown_seconds
 from history.actors import Actor
 from timesync import clock, consistency
 from timesync.selectors import node_list
@@ -50,7 +51,7 @@ class Command(ServiceCommand):
         fences = consistency.node_fences(nodes, at=now)
         beyond = [f for f in fences.values() if f.fenced]
         if beyond:
-            listed = ", ".join(f"{f.server_id} ({f.deviation_seconds:+.3f} s)" for f in beyond)
+            listed = ", ".join(f"{f.server_id} ({shown_seconds(f.deviation_seconds)} s)" for f in beyond)
             verb = "fenced" if state.mode == consistency.Mode.BOUNDED else "would be fenced in bounded mode"
             self.stdout.write(f"Beyond the limit now ({verb}): {listed}")
         else:

@@ -10,7 +10,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from timesync.ntp_server import NtpServer, logger
+from core.commands import USAGE_ERROR
+from timesync.ntp_server import NtpServer, encode_ref_id, logger
+
+#: The longest --log-interval: a day (a longer one is a typo, and threading waits overflow).
+MAX_LOG_INTERVAL = 86400.0
 
 
 class Command(BaseCommand):
@@ -41,9 +45,20 @@ class Command(BaseCommand):
         try:
             log_interval = float(options["log_interval"])
         except ValueError:
-            raise CommandError(f"--log-interval must be a number of seconds, got {options['log_interval']!r}") from None
-        if not log_interval > 0 or log_interval == float("inf"):
-            raise CommandError(f"--log-interval must be a positive number of seconds, got {options['log_interval']!r}")
+            raise CommandError(
+                f"--log-interval must be a number of seconds, got {options['log_interval']!r}", returncode=USAGE_ERROR
+            ) from None
+        if not 0 < log_interval <= MAX_LOG_INTERVAL:
+            raise CommandError(
+                f"--log-interval must be a number of seconds above 0 and at most {MAX_LOG_INTERVAL:g}, "
+                f"got {options['log_interval']!r}",
+                returncode=USAGE_ERROR,
+            )
+        if options["ref_id"] is not None:
+            try:
+                encode_ref_id(options["ref_id"])  # every argument is checked before any side effect
+            except ValueError as exc:
+                raise CommandError(f"--ref-id: {exc}", returncode=USAGE_ERROR) from exc
         host = options["host"]
 
         _ensure_log_output(int(options.get("verbosity", 1)))
@@ -55,8 +70,8 @@ class Command(BaseCommand):
                 ref_id=options["ref_id"],
                 log_interval=log_interval,
             )
-        except ValueError as exc:  # bad --ref-id
-            raise CommandError(str(exc)) from exc
+        except ValueError as exc:  # a --host the socket layer refuses outright
+            raise CommandError(f"--host {host!r}: {exc}", returncode=USAGE_ERROR) from exc
         except OSError as exc:
             reason = exc.strerror or str(exc)
             hint = ""
@@ -93,9 +108,9 @@ def _parse_int(value: object, name: str, low: int, high: int) -> int:
     try:
         number = int(str(value), 10)
     except ValueError:
-        raise CommandError(f"{name} must be an integer {low}..{high}, got {value!r}") from None
+        raise CommandError(f"{name} must be an integer {low}..{high}, got {value!r}", returncode=USAGE_ERROR) from None
     if not low <= number <= high:
-        raise CommandError(f"{name} must be in {low}..{high}, got {number}")
+        raise CommandError(f"{name} must be in {low}..{high}, got {number}", returncode=USAGE_ERROR)
     return number
 
 

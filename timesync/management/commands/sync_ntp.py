@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from core.commands import domain_error
 from history.actors import Actor
 from timesync import ntp
-from timesync.errors import InvalidServerId
+from timesync.errors import InvalidServerId, NtpSyncFailed
 from timesync.selectors import node_ids
 from timesync.services import SyncReport, nodes_sync
 
@@ -58,8 +58,35 @@ class Command(BaseCommand):
         self.stdout.write(LEGEND)
         failed = [r.server_id for r in reports if not r.ok]
         if failed:
-            raise CommandError(f"{len(failed)} of {len(reports)} syncs failed: {', '.join(failed)}")
+            hint = unreachable_hint(reports)
+            raise CommandError(
+                f"{len(failed)} of {len(reports)} syncs failed: {', '.join(failed)}" + (f". {hint}" if hint else "")
+            )
         self.stdout.write(self.style.SUCCESS(f"{len(reports)} node(s) synced"))
+
+
+#: Failure reasons that mean nothing answered at the address asked (timesync.ntp).
+NOTHING_THERE = frozenset({"connection_refused", "timeout"})
+
+
+def unreachable_hint(reports: list[SyncReport]) -> str:
+    """A sentence for failures where nothing answered at the address asked: which address, and how
+    to point manage.py at the NTP server ``run.sh`` started (``NTP_PORT`` reaches the web server
+    only; a command never guesses ports); ``""`` when no failure is of that kind."""
+    addresses = sorted(
+        {
+            str(r.error.details.get("ntp_server", ""))
+            for r in reports
+            if not r.ok and r.reason in NOTHING_THERE and isinstance(r.error, NtpSyncFailed)
+        }
+    )
+    if not addresses:
+        return ""
+    return (
+        f"Nothing answered at {', '.join(addresses)}: if Seatclock's NTP server runs on another port "
+        "(run.sh with NTP_PORT=PORT tells only the web server), set SEATCLOCK_NTP_SERVER=127.0.0.1:PORT "
+        "or pass --ntp-server 127.0.0.1:PORT."
+    )
 
 
 def check_ntp_server(value: str | None) -> str | None:

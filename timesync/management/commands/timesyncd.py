@@ -22,11 +22,12 @@ from django.db import close_old_connections, connection
 from history.actors import Actor
 from timesync.services import nodes_sync
 
-from .sync_ntp import LEGEND, USAGE_ERROR, check_ntp_server, format_table
+from .sync_ntp import LEGEND, USAGE_ERROR, check_ntp_server, format_table, unreachable_hint
 
 logger = logging.getLogger("seatclock.timesync")
 
 DEFAULT_INTERVAL = 64.0  # chronyd's default minimum polling interval (minpoll 6 = 2**6 s)
+MAX_INTERVAL = 86400.0  # a day: chronyd's maxpoll 17 is 36 h, and a longer wait overflows time_t
 
 
 class Command(BaseCommand):
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         super().__init__(*args, **kwargs)
         #: Set it (signal handler, another thread, a test) to end the daemon after the current round.
         self.stop = threading.Event()
+        self.hinted = False
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -89,6 +91,10 @@ class Command(BaseCommand):
         failed = sum(1 for r in reports if not r.ok)
         self.stdout.write(f"round {number}: {len(reports) - failed}/{len(reports)} node(s) synced")
         self.stdout.write(format_table(reports))
+        hint = unreachable_hint(reports)
+        if hint and not self.hinted:
+            self.stderr.write(hint)  # once: the daemon keeps retrying
+            self.hinted = True
         self.stdout.flush()
 
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -110,8 +116,11 @@ def _parse_interval(value: object) -> float:
         interval = float(str(value))
     except ValueError:
         raise CommandError(f"--interval must be a number of seconds, got {value!r}", returncode=USAGE_ERROR) from None
-    if not (math.isfinite(interval) and interval > 0):
-        raise CommandError(f"--interval must be a positive number of seconds, got {value!r}", returncode=USAGE_ERROR)
+    if not (math.isfinite(interval) and 0 < interval <= MAX_INTERVAL):
+        raise CommandError(
+            f"--interval must be a number of seconds above 0 and at most {MAX_INTERVAL:g}, got {value!r}",
+            returncode=USAGE_ERROR,
+        )
     return interval
 
 
