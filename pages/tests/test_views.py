@@ -122,7 +122,7 @@ def test_controls_follow_the_api_switch_not_the_mode_name(client, venue, setting
     settings.SEATCLOCK_PRODUCTION = True
     settings.SEATCLOCK_OPEN_CLOCK_CONTROLS = True
     assert 'data-controls-enabled="true"' in client.get("/").content.decode()
-    assert client.post("/api/simulation/clear-offsets").status_code == 200
+    assert client.post("/api/simulation/clear-offsets", content_type="application/json").status_code == 200
 
 
 @pytest.mark.parametrize(
