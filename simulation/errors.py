@@ -8,5 +8,5 @@ class ScenarioNotFound(DomainError):
     code, status = "SCENARIO_NOT_FOUND", 404
 
     def __init__(self, name: object) -> None:
-        shown_name = shown(name, 64) if isinstance(name, str) else name
+        shown_name = name[:64] if isinstance(name, str) else name
         super().__init__(_("Unknown scenario: %(name)s") % {"name": shown(name)}, details={"scenario_name": shown_name})

@@ -11,8 +11,8 @@ class InvalidServerId(DomainError):
     def __init__(self, server_id: object) -> None:
         super().__init__(
             _("Unknown server id: %(server_id)s") % {"server_id": shown(server_id)},
-            # Echoed as given, but never a 5,000-character path segment or a raw NUL byte.
-            details={"server_id": shown(server_id, 64) if isinstance(server_id, str) else server_id},
+            # Echoed as given (JSON escapes control characters), but never a 5,000-character segment.
+            details={"server_id": server_id[:64] if isinstance(server_id, str) else server_id},
         )
 
 
