@@ -18,15 +18,6 @@ and a request waits until the web server kills its worker.  Two additions bound 
   spending the connect timeout of its own, so a database outage never ties up every worker.
 
 Both cost nothing per request: the deadline is an argument of the wait psycopg performs anyway.
-
-- **the health check of a busy connection is skipped**: Django checks a persistent connection
-  (``SELECT 1``, a round trip) before the first query of *every* request.  Here only a
-  connection idle for :data:`HEALTH_CHECK_IDLE` seconds or more is checked (one a database
-  restart may have cut while nobody used it); a connection in steady use is not, as a check
-  just before the request's own first statement would tell nothing that statement does not.
-  If that statement does find the connection broken, the request fails (503) and Django closes
-  the connection when the request ends (it checks a connection after any error), so the next
-  request connects again.  Saves one round trip per request under load.
 """
 
 from __future__ import annotations
@@ -42,9 +33,6 @@ from django.db.backends.postgresql import base
 
 #: Extra time the client gives a live server to report its own statement timeout.
 DEADLINE_MARGIN = 1.0
-#: A persistent connection whose last health check (or skipped check) is more recent than
-#: this, in seconds, is reused without one (see the module's docstring).
-HEALTH_CHECK_IDLE = 1.0
 
 _WaitTimeout: type[Exception] = getattr(psycopg.errors, "_WaitTimeout", psycopg.errors.OperationalError)
 
@@ -150,18 +138,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if isinstance(connection, DeadlineConnection):
             connection.deadline = statement_deadline()
         return connection
-
-    def close_if_health_check_failed(self) -> None:
-        """Django's health check before a request's first query, skipped for a connection
-        whose previous request started using it less than :data:`HEALTH_CHECK_IDLE` s ago."""
-        enabled, done = getattr(self, "health_check_enabled", False), getattr(self, "health_check_done", True)
-        if self.connection is not None and enabled and not done:
-            now = time.monotonic()
-            recent, self._health_seen = now - getattr(self, "_health_seen", -HEALTH_CHECK_IDLE) < HEALTH_CHECK_IDLE, now
-            if recent:
-                self.health_check_done = True
-                return
-        super().close_if_health_check_failed()
 
     def is_usable(self) -> bool:
         """Django's health check of a reused connection (``SELECT 1``), within the connect timeout."""
