@@ -492,5 +492,12 @@ def test_a_frozen_database_gives_503_in_the_envelope_and_liveness_stays_up(prod)
     finally:
         prod.pg.resume()
     wait_for("/health/ready back to 200", lambda: http("GET", prod.base + "/health/ready").status == 200)
+    # Every worker back: one that failed to connect during the freeze fails fast for its
+    # reconnect backoff (up to 5 s, core.postgresql) even after /health/ready answers from another.
+    wait_for(
+        "every worker reconnected",
+        lambda: all(http("GET", prod.base + "/health/ready").status == 200 for _ in range(8)),
+        timeout=30,
+    )
     assert reserve(prod.base, prod.seats()[7]["id"], "Database Back", source="127.0.0.17").status == 201
     assert "database unavailable" in prod.server.log()
