@@ -70,7 +70,8 @@ export HOST=127.0.0.1 SKIP_INSTALL=1 SEATCLOCK_LOG_LEVEL=WARNING
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" -c "CREATE DATABASE \"$BENCH_DB\""
 (cd "$SRC" && $REPO/.venv/bin/python manage.py migrate --noinput -v0)
-seed() { (cd "$REPO" && .venv/bin/python bench/seed.py "$@"); }
+# Seeding replaces a 260,000-seat venue in one transaction: no statement timeout for it.
+seed() { (cd "$REPO" && SEATCLOCK_DB_STATEMENT_TIMEOUT=0 .venv/bin/python bench/seed.py "$@"); }
 
 note "# Seatclock benchmarks $(date -u +%FT%TZ) — $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "$SRC") ${LABEL:-}"
 note "machine: $(nproc) cores; serve.sh workers: ${WORKERS:-default}; duration $DURATION; rounds $ROUNDS; load $(load)"

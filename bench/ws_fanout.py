@@ -35,12 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import websockets  # noqa: E402
 
 
-def _http(method: str, url: str, body: dict | None = None) -> tuple[int, dict | None]:
+def _http(method: str, url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict | None]:
     data = json.dumps(body).encode() if body is not None else None
     # A fresh client address per request: with NUM_PROXIES=1 (bench/run_all.sh) the server counts
     # its rate limits per X-Forwarded-For, so the benchmark is not throttled as one client.
     client = f"127.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
     headers = {"Content-Type": "application/json", "X-Forwarded-For": client}
+    if token is not None:  # production: cancelling needs the reservation's cancel token
+        headers["X-Cancel-Token"] = token
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         raw = response.read()
@@ -93,6 +95,7 @@ async def run(base: str, n: int, m: int, ws_base: str | None = None, interval: f
 
     sent: dict[int, float] = {}
     got_201: dict[int, float] = {}
+    tokens: dict[int, str] = {}
     for seat_id in free:
         t0 = time.monotonic()
         status, body = await asyncio.to_thread(
@@ -104,12 +107,13 @@ async def run(base: str, n: int, m: int, ws_base: str | None = None, interval: f
         t1 = time.monotonic()
         assert status == 201, (status, body)
         sent[body["id"]], got_201[body["id"]] = t0, t1
+        tokens[body["id"]] = body["cancel_token"]
         if interval:
             await asyncio.sleep(interval)  # pace the events: latency, not the fan-out's throughput
     done.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 120)
     for rid in sent:
-        await asyncio.to_thread(_http, "DELETE", f"{base}/api/reservations/{rid}")
+        await asyncio.to_thread(_http, "DELETE", f"{base}/api/reservations/{rid}", None, tokens[rid])
 
     after_201 = [max(0.0, t - got_201[rid]) * 1000 for rid, ts in arrivals.items() for t in ts]
     early = sum(1 for rid, ts in arrivals.items() for t in ts if t < got_201[rid])
