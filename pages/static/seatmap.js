@@ -928,6 +928,19 @@
 
   /* ---- the story: the classic demo, step by step, against the real API -------------------------- */
 
+  /* Step 5 of both stories: server-2 synced with NTP, the cure. */
+  var NTP_SYNC_STEP = {
+    title: _("5. NTP sync"),
+    line: _("server-2 asks the NTP server for the time and steps its clock."),
+    run: async function () {
+      var result = await must(api("POST", "/api/time/sync", { server_id: "server-2" }));
+      timeline.live();
+      await refreshClocks();
+      return fmt(_("server-2 asked the NTP server and stepped its clock by %(step)s s (round trip %(delay)s ms): the clocks agree again."), {
+        step: signed(result.data.offset_seconds), delay: (result.data.delay_seconds * 1000).toFixed(2) });
+    },
+  };
+
   var story = { seatA: null, seatB: null, alice: null, bob: null, step: 0 };
 
   function freeSeats() {
@@ -1020,17 +1033,7 @@
           seat: seatName(c.seat_id), gap: gap.toFixed(1) });
       },
     },
-    {
-      title: _("5. NTP sync"),
-      line: _("server-2 asks the NTP server for the time and steps its clock."),
-      run: async function () {
-        var result = await must(api("POST", "/api/time/sync", { server_id: "server-2" }));
-        timeline.live();
-        await refreshClocks();
-        return fmt(_("server-2 asked the NTP server and stepped its clock by %(step)s s (round trip %(delay)s ms): the clocks agree again."), {
-          step: signed(result.data.offset_seconds), delay: (result.data.delay_seconds * 1000).toFixed(2) });
-      },
-    },
+    NTP_SYNC_STEP,
     {
       title: _("6. Same attempt, now refused"),
       line: _("Alice and Bob again, on another seat, through the same nodes."),
@@ -1129,17 +1132,7 @@
           seat: seatName(h.seat_id), sold: clockOf(holdStory.bob.recorded_at), early: (HOLD_TTL - holdStory.delay).toFixed(1), end: clockOf(h.true_expires_at) });
       },
     },
-    {
-      title: _("5. NTP sync"),
-      line: _("server-2 asks the NTP server for the time and steps its clock."),
-      run: async function () {
-        var result = await must(api("POST", "/api/time/sync", { server_id: "server-2" }));
-        timeline.live();
-        await refreshClocks();
-        return fmt(_("server-2 asked the NTP server and stepped its clock by %(step)s s (round trip %(delay)s ms): the clocks agree again."), {
-          step: signed(result.data.offset_seconds), delay: (result.data.delay_seconds * 1000).toFixed(2) });
-      },
-    },
+    NTP_SYNC_STEP,
     {
       title: _("6. Same attempt, now refused"),
       line: _("Alice holds another seat; Bob asks server-2 after the same delay."),
