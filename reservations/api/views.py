@@ -1,6 +1,7 @@
 import orjson
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.idempotency import HEADER as IDEMPOTENCY_KEY
@@ -24,6 +25,7 @@ from reservations.selectors import (
     seat_rows,
 )
 from reservations.services import (
+    ReservationOutcome,
     conflict_resolve,
     hold_confirm,
     hold_create,
@@ -175,13 +177,19 @@ class ReservationListView(ApiView):
         data = ReservationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = reservation_create(**data.validated_data, actor=actor_of(request))
-        body = shapes.reservation_created(
-            outcome.reservation,
-            conflict_detected=outcome.conflict_detected,
-            cancel_token=outcome.cancel_token,
-            audience=audience_of(request.user),
-        )
-        return Response(body, status=201)
+        return _created(outcome, request)
+
+
+def _created(outcome: ReservationOutcome, request: Request) -> Response:
+    """The 201 of a sale, by reservation or by confirming a hold: the reservation, whether it is
+    in conflict, and its cancel token (shown this once)."""
+    body = shapes.reservation_created(
+        outcome.reservation,
+        conflict_detected=outcome.conflict_detected,
+        cancel_token=outcome.cancel_token,
+        audience=audience_of(request.user),
+    )
+    return Response(body, status=201)
 
 
 class ReservationDetailView(ApiView):
@@ -410,13 +418,7 @@ class HoldConfirmView(ApiView):
         data = HoldConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         outcome = hold_confirm(token=token, **data.validated_data, actor=actor_of(request))
-        body = shapes.reservation_created(
-            outcome.reservation,
-            conflict_detected=outcome.conflict_detected,
-            cancel_token=outcome.cancel_token,
-            audience=audience_of(request.user),
-        )
-        return Response(body, status=201)
+        return _created(outcome, request)
 
 
 class HoldDetailView(ApiView):
