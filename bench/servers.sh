@@ -12,7 +12,7 @@
 # gunicorn and uvicorn come from requirements-dev.txt, nginx and wrk from Debian (installed when
 # missing).  Candidates: gunicorn (4 sync workers, the old serve.sh), granian-wsgi (2 workers × 1 thread),
 # granian-asgi (2 workers, config.asgi: HTTP through config.buffered_wsgi, /ws/ on the same port;
-# -4w: 4 workers; -2t: 2 workers × 2 threads),
+# -Nw: N workers, e.g. -4w; -2t: 2 workers × 2 threads),
 # nginx-granian (nginx buffering in front of granian-wsgi on a Unix socket), nginx-gunicorn.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,7 +73,8 @@ start() {
         --blocking-threads 1 --backlog 2048 --log-level warning --no-ws config.wsgi:application & pids+=($!) ;;
     granian-asgi) NUM_PROXIES=1 .venv/bin/granian --interface asginl --host 127.0.0.1 --port $PORT --workers 2 \
         --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;
-    granian-asgi-4w) NUM_PROXIES=1 .venv/bin/granian --interface asginl --host 127.0.0.1 --port $PORT --workers 4 \
+    granian-asgi-*w) local n=${name#granian-asgi-}; n=${n%w}  # granian-asgi-3w: 3 workers
+      NUM_PROXIES=1 .venv/bin/granian --interface asginl --host 127.0.0.1 --port $PORT --workers "$n" \
         --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;
     granian-asgi-2t) NUM_PROXIES=1 SEATCLOCK_HTTP_THREADS=2 .venv/bin/granian --interface asginl --host 127.0.0.1 \
         --port $PORT --workers 2 --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;

@@ -152,3 +152,22 @@ def test_a_post_reaches_a_websocket_subscriber_of_the_in_memory_layer(venue):
     assert sent[0]["status"] == 201
     assert event["type"] == "reservation_created"
     assert event["data"]["id"] == json.loads(sent[1]["body"])["id"]
+
+
+def test_the_served_application_is_frozen_out_of_the_garbage_collectors_sight():
+    """config.asgi freezes what it loaded (gc.freeze): a full collection, which a large answer
+    such as GET /api/seats triggers several times a second, walks only what requests made."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc, sys, config.asgi; "
+        "print(gc.get_freeze_count(), len(gc.get_objects()), 'reservations.api.views' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=settings.BASE_DIR
+    ).stdout.split()
+    frozen, tracked, views_loaded = int(out[0]), int(out[1]), out[2]
+    assert frozen > 50_000, out
+    assert tracked < frozen / 20, out  # what is left for the collector is small
+    assert views_loaded == "True", out  # the URLconf's views were imported before the freeze
