@@ -18,8 +18,8 @@
 #   DATABASE_URL   required, PostgreSQL (postgres://user@host:port/name)
 #   REDIS_URL      required (redis://host:port/db)
 #   HOST / PORT    HTTP and WebSocket (default 127.0.0.1:8000)
-#   WORKERS        Granian worker processes (default: 2 × cores: a worker waits on PostgreSQL and Redis
-#                  for about 40 % of a POST, and the others fill those waits; docs/benchmarks.md)
+#   WORKERS        Granian worker processes (default: the number of cores; more won and lost by turns
+#                  in docs/benchmarks.md)
 #   SEATCLOCK_MODE production (default here) needs SECRET_KEY and ALLOWED_HOSTS; demo does not
 #   NTP_PORT       default 1123;  SEATCLOCK_NTP_SERVER  default 127.0.0.1:NTP_PORT (started here)
 #   SKIP_INSTALL=1 use .venv as it is (no pip);  SEED_VENUE  ROWSxSEATS for an empty database (default 10x10);  ACCESS_LOG=1  Granian's access log
@@ -49,7 +49,7 @@ fi
 
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-WORKERS=${WORKERS:-$(( 2 * $(nproc) ))}
+WORKERS=${WORKERS:-$(nproc)}
 NTP_PORT=${NTP_PORT:-1123}
 SEED_VENUE=${SEED_VENUE:-10x10}
 export SEATCLOCK_WS_PUBLIC_PORT=0  # the page opens its WebSocket on its own origin

@@ -73,9 +73,10 @@ start() {
         --blocking-threads 1 --backlog 2048 --log-level warning --no-ws config.wsgi:application & pids+=($!) ;;
     granian-asgi) NUM_PROXIES=1 .venv/bin/granian --interface asginl --host 127.0.0.1 --port $PORT --workers 2 \
         --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;
-    granian-asgi-*w) local n=${name#granian-asgi-}; n=${n%w}  # granian-asgi-3w: 3 workers
+    granian-asgi-*w|granian-asgi-*w-st) local n=${name#granian-asgi-}; n=${n%%w*}  # -3w: 3 workers; -st: single-threaded Rust runtime
+      local mode=auto; [[ $name == *-st ]] && mode=st
       NUM_PROXIES=1 .venv/bin/granian --interface asginl --host 127.0.0.1 --port $PORT --workers "$n" \
-        --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;
+        --runtime-mode "$mode" --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;
     granian-asgi-2t) NUM_PROXIES=1 SEATCLOCK_HTTP_THREADS=2 .venv/bin/granian --interface asginl --host 127.0.0.1 \
         --port $PORT --workers 2 --backlog 2048 --log-level warning config.asgi:application & pids+=($!) ;;
     nginx-granian) NUM_PROXIES=2 .venv/bin/granian --interface wsgi --uds "$RUN/app.sock" --workers 2 \
