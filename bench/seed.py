@@ -6,7 +6,11 @@
 Replaces the venue (and its reservations).  Reservations are bulk-inserted (not through the
 reservation rule: this is data, not load), spread over the five nodes, stamped now; every
 100th reserved seat gets a second, conflicting reservation so that holders are chosen
-among several.  Prints the first and last seat id for the load scripts.
+among several.  On PostgreSQL the replaced tables are then vacuumed (``VACUUM ANALYZE``), as
+autovacuum would soon after: right after replacing a venue of 260,000 seats and 400,000
+reservations, their dead rows made ``GET /api/seats`` on the new 10,000 seats take 62 ms
+instead of 42 ms (p50, one client), a figure of the bulk delete rather than of the server.
+Prints the first and last seat id for the load scripts.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import django  # noqa: E402
 
 django.setup()
 
-from reservations.models import Reservation  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from history.models import Operation  # noqa: E402
+from reservations.models import Hold, Reservation  # noqa: E402
 from reservations.services import venue_replace  # noqa: E402
 from seats.models import Seat  # noqa: E402
 from timesync import clock  # noqa: E402
@@ -65,6 +72,10 @@ def main() -> None:
                 )
             )
     Reservation.objects.bulk_create(rows, batch_size=5000)
+    if connection.vendor == "postgresql":  # outside any transaction (autocommit): VACUUM needs it
+        tables = [model._meta.db_table for model in (Seat, Reservation, Hold, Operation)]
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE " + ", ".join(connection.ops.quote_name(t) for t in tables))
     print(f"SEATS {ids[0]} {ids[-1]} reserved={len(chosen)} reservations={len(rows)}")
 
 
