@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from datetime import UTC, datetime
 
 import pytest
@@ -14,9 +15,16 @@ T0 = datetime(2026, 6, 28, 10, 30, 0, tzinfo=UTC)
 
 
 def pytest_sessionstart(session):
-    """Under CI=true the suite must run on PostgreSQL: a missing server is a failure, not a skip."""
+    """Under CI=true the suite must run on PostgreSQL: a missing server is a failure, not a skip.
+
+    The processes the tests start get Ctrl-C as from a terminal: a suite launched in the
+    background of a non-interactive shell (``cmd &``) inherits SIGINT *ignored*, and so would
+    every server it starts, whose Ctrl-C tests (``ops/tests/test_shutdown.py``) would then fail
+    for a reason of the launcher's.  A handled signal is reset to its default across ``exec``."""
     if os.environ.get("CI") == "true" and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         raise pytest.UsageError("CI=true but DATABASE_URL does not point at PostgreSQL")
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -105,18 +105,28 @@ tree() { local p; for p in "$@"; do echo "$p"; tree $(ps -o pid= --ppid "$p" 2>/
 # CPU seconds used so far by a server (serve.sh and everything it started): utime + stime.
 cpu() { tree "$1" | while read -r p; do cut -d' ' -f14-15 "/proc/$p/stat" 2>/dev/null; done \
   | awk -v hz="$(getconf CLK_TCK)" '{t += $1 + $2} END {printf "%.3f", t / hz}'; }
+# The same for every process of PostgreSQL's user (backends and background workers) and of
+# Redis, and the whole machine's busy time (/proc/stat: user, nice, system, irq, softirq):
+# where a POST's time goes, machine-wide.
+cpu_of() { pgrep "$@" | while read -r p; do cut -d' ' -f14-15 "/proc/$p/stat" 2>/dev/null; done \
+  | awk -v hz="$(getconf CLK_TCK)" '{t += $1 + $2} END {printf "%.3f", t / hz}'; }
+machine_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.3f", ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat; }
 
 run_wrk() {  # bench label, port, connections, script, args...
   local label=$1 port=$2 conns=$3 script=$4; shift 4
   local before; before=$(load)
   local threads=$((conns < 2 ? conns : 2))
   local server=${servers[0]}; [ "$port" = "$REF_PORT" ] && server=${servers[1]}
-  local cpu0; cpu0=$(cpu "$server")
+  local cpu0 pg0 redis0 busy0; cpu0=$(cpu "$server"); pg0=$(cpu_of -u postgres); redis0=$(cpu_of -x redis-server)
+  busy0=$(machine_busy)
   local result; result=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --timeout 10s -s "$script" "http://127.0.0.1:$port" -- "$@" | grep '^RESULT ' | cut -c8-)
   # The server's CPU per request: steady when other work shares the machine, unlike req/s.
-  local per; per=$(awk -v a="$cpu0" -v b="$(cpu "$server")" -v n="$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$result")" \
-    'BEGIN {printf "%.3f", n ? 1000 * (b - a) / n : 0}')
-  result="${result%\}},\"server_cpu_ms_per_request\":$per}"
+  local n; n=$(sed -E 's/.*"requests":([0-9]+).*/\1/' <<<"$result")
+  per() { awk -v a="$1" -v b="$2" -v n="$n" 'BEGIN {printf "%.3f", n ? 1000 * (b - a) / n : 0}'; }
+  result="${result%\}},\"server_cpu_ms_per_request\":$(per "$cpu0" "$(cpu "$server")")"
+  result+=",\"postgres_cpu_ms_per_request\":$(per "$pg0" "$(cpu_of -u postgres)")"
+  result+=",\"redis_cpu_ms_per_request\":$(per "$redis0" "$(cpu_of -x redis-server)")"
+  result+=",\"machine_busy_ms_per_request\":$(per "$busy0" "$(machine_busy)")}"
   record "$label" "$before" "$result"
   note "$label | load before $before after $(load) | $result"
   note "   busy: $(busy)"

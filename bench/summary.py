@@ -12,6 +12,7 @@ reference: the median round counts, and the worst p99 of the rounds is shown bes
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 
@@ -97,6 +98,15 @@ def main(path: str) -> int:
             )
             if ceiling and tps:  # tps 0: pgbench failed (its error is in the results)
                 ratios.append(f"reference view / pgbench lock + insert: {100 * ref / tps:.1f} %")
+        if "machine_busy_ms_per_request" in r:  # the median round's CPU, machine-wide (run_all.sh)
+            cores = os.cpu_count() or 1
+            busy = r["machine_busy_ms_per_request"]
+            ratios.append(
+                f"CPU per POST, machine-wide: server {r['server_cpu_ms_per_request']:.2f}, PostgreSQL "
+                f"{r['postgres_cpu_ms_per_request']:.2f}, Redis {r['redis_cpu_ms_per_request']:.2f}, the whole machine "
+                f"{busy:.2f} ms ({100 * busy * r['rps'] / 1000 / cores:.0f} % of {cores} cores busy; "
+                f"600 req/s at full use needs ≤ {1000 * cores / 600:.2f} ms)"
+            )
     for mode in ("headers", "body"):
         slow = runs.get(f"slow {mode}")
         if slow:
