@@ -214,12 +214,6 @@ if DATABASE_URL:
         _database["OPTIONS"] = {
             **_database.get("OPTIONS", {}),
             "connect_timeout": SEATCLOCK_DB_CONNECT_TIMEOUT,
-            # psycopg prepares a server-side-bound statement after 5 runs on a connection (Django
-            # turns this off by default; its own queries are client-side bound and never
-            # prepared): only the rule's locked reads are (reservations.access).  A transaction
-            # pooler in front of PostgreSQL must keep prepared statements (PgBouncer >= 1.21:
-            # max_prepared_statements).
-            "prepare_threshold": 5,
             "options": " ".join(
                 f"-c {name}={round(seconds * 1000)}"
                 for name, seconds in (

@@ -38,7 +38,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import DateTimeField, FloatField, JSONField, Model
@@ -99,20 +98,12 @@ def seat_state_lock(seat_id: object, server_id: object) -> SeatState:
     if not connection.in_atomic_block:
         raise RuntimeError("seat_state_lock() needs a transaction: wrap the caller in transaction.atomic()")
     sql = _read_sql()
-    params = {"seat": pk, "server": node_key}
     try:
-        connection.ensure_connection()
-        pg = connection.connection
-        # One flight: psycopg's pipeline mode sends the transaction's BEGIN and both statements
-        # without waiting in between (PostgreSQL still runs them in order, each with its own
-        # snapshot).  Server-side binding: after a few runs psycopg prepares them, and PostgreSQL
-        # stops parsing and planning them.  Django's cursor wrapper, so that tests count them.
-        with connection.wrap_database_errors, pg.pipeline():
-            lock, reads = (_bound_cursor(pg), _bound_cursor(pg))
-            lock.execute(sql.lock, params)
-            reads.execute(sql.reads, params)
-        seat_row = lock.fetchone()
-        rest = reads.fetchone()
+        with connection.cursor() as cursor:
+            cursor.execute(sql.text, {"seat": pk, "server": node_key})
+            seat_row = cursor.fetchone()
+            cursor.nextset()
+            rest = cursor.fetchone()
     except DatabaseError as exc:
         if is_lock_timeout(exc):
             raise LockTimeout(details={"model": Seat._meta.label}) from exc
@@ -159,17 +150,9 @@ def row_insert(row: Model, op: OperationRecorder, value: Mapping[str, Any], *, i
 
 @dataclass(frozen=True)
 class _ReadSql:
-    lock: str
-    reads: str
+    text: str
     seat_fields: list[str]
     node_fields: list[str]
-
-
-def _bound_cursor(pg: Any) -> Any:
-    """A cursor with server-side binding (``psycopg.Cursor``; Django's connections make
-    client-side ones) on ``pg``, wrapped as Django wraps its own (query logging, wrappers)."""
-    raw = psycopg.Cursor(pg)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 @dataclass(frozen=True)
@@ -186,7 +169,7 @@ def _q(name: object) -> str:
 
 @cache
 def _read_sql() -> _ReadSql:
-    """The two statements of :func:`seat_state_lock` (named parameters ``seat``, ``server``): the
+    """The two statements of :func:`seat_state_lock` (parameters ``seat``, ``server``): the
     seat's columns and the mode, locked; then the node's columns (NULL: no such node) and the
     seat's active reservations and holds as JSON arrays of rows (NULL: none)."""
     seat_fields = Seat._meta.concrete_fields
@@ -214,8 +197,7 @@ def _read_sql() -> _ReadSql:
         f" ON n.{_q(ServerNode._meta.pk.column)} = %(server)s"
     )
     return _ReadSql(
-        lock=lock,
-        reads=reads,
+        text=f"{lock}; {reads}",
         seat_fields=[f.attname for f in seat_fields],
         node_fields=[f.attname for f in node_fields],
     )

@@ -16,7 +16,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
@@ -199,12 +198,11 @@ def _statements(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
 
 
-@pytest.mark.parametrize(("sql_path", "expected"), [(True, 3), (False, 6)])
+@pytest.mark.parametrize(("sql_path", "expected"), [(True, 2), (False, 6)])
 def test_statements_per_reservation_post(api, venue, sql_path, expected):
-    """A reservation POST, end to end through the API: on the SQL path 3 statements (the lock;
-    the reads; the inserts) in 3 round trips with BEGIN and COMMIT (BEGIN, the lock and the reads
-    go in one flight: the next test); the ORM path 6 (lock, node, reservations, holds, INSERT,
-    history INSERT), 8 round trips with BEGIN and COMMIT."""
+    """A reservation POST, end to end through the API: on the SQL path 2 statements (the
+    locked reads; the inserts), plus BEGIN and COMMIT: 4 round trips; the ORM path 6 (lock,
+    node, reservations, holds, INSERT, history INSERT), 8 with BEGIN and COMMIT."""
     body = {"seat_id": venue[0].pk, "customer_name": "Jean", "server_id": "server-2"}
     with override_settings(SEATCLOCK_RULE_SQL=sql_path), CaptureQueriesContext(connection) as captured:
         response = api.post("/api/reservations", body, format="json")
@@ -220,28 +218,8 @@ def test_a_refused_post_reads_once_and_writes_only_its_history(api, venue):
         response = api.post("/api/reservations", body, format="json")
     assert response.status_code == 409
     statements = _statements(captured)
-    assert len(statements) == 3, statements
-    assert "FOR UPDATE" in statements[0] and "json_agg" in statements[1] and "INSERT" in statements[2], statements
+    assert len(statements) == 2 and "FOR UPDATE" in statements[0] and "INSERT" in statements[1], statements
     assert Operation.objects.filter(f="reserve", outcome="fail").count() == 1
-
-
-def test_the_locked_reads_go_in_one_flight(api, venue):
-    """The lock and the reads are sent in psycopg's pipeline mode (with the transaction's BEGIN,
-    outside a test's own transaction), so the client waits for the server once; the inserts
-    after the decision are not (their result, the new id, is needed at once)."""
-    modes: list[tuple[str, object]] = []
-
-    def record(execute, sql, params, many, context):
-        modes.append((sql, connection.connection.pgconn.pipeline_status))
-        return execute(sql, params, many, context)
-
-    body = {"seat_id": venue[0].pk, "customer_name": "Jean", "server_id": "server-2"}
-    with connection.execute_wrapper(record):
-        response = api.post("/api/reservations", body, format="json")
-    assert response.status_code == 201, response.json()
-    rule = [(sql.split(" ", 1)[0], status) for sql, status in modes if "SAVEPOINT" not in sql]
-    on, off = psycopg.pq.PipelineStatus.ON, psycopg.pq.PipelineStatus.OFF
-    assert [status for _verb, status in rule] == [on, on, off], rule
 
 
 def test_the_rows_read_are_the_orm_rows(venue, frozen_clock):
@@ -280,21 +258,3 @@ def test_the_rows_read_are_the_orm_rows(venue, frozen_clock):
     assert [_fields(h) for h in fast.holds] == [_fields(h) for h in orm.holds] and len(fast.holds) == 1
     for a, b in zip([*fast.active, *fast.holds], [*orm.active, *orm.holds], strict=True):
         assert {k: type(v) for k, v in _fields(a).items()} == {k: type(v) for k, v in _fields(b).items()}
-
-
-def test_the_locked_reads_are_prepared_once_used_a_few_times(venue):
-    """Server-side binding: psycopg prepares a statement run ``prepare_threshold`` times on a
-    connection (5 by default), and PostgreSQL then neither parses nor plans it again."""
-    from django.db import transaction
-
-    from reservations.access import _read_sql, seat_state_lock
-
-    for seat in venue[:6]:
-        with transaction.atomic():
-            seat_state_lock(seat.pk, "server-1")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = {row[0] for row in cursor.fetchall()}
-    sql = _read_sql()
-    assert any("FOR UPDATE OF s" in p for p in prepared) and any("json_agg" in p for p in prepared), prepared
-    assert sql.lock.split(" WHERE ")[0] in "".join(prepared)
