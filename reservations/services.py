@@ -27,7 +27,7 @@ from seats.services import venue_seed
 from timesync import clock
 from timesync.consistency import Mode
 
-from .access import SeatState, row_insert, seat_state_lock
+from .access import SeatState, row_insert, seat_state_lock, seat_transaction
 from .errors import (
     HoldExpired,
     HoldNotFound,
@@ -89,7 +89,7 @@ def reservation_create(
     Raises ``SeatNotFound`` (404), ``InvalidServerId`` (400), ``LockTimeout`` (409).
     """
     args = {"seat_id": seat_id, "customer_name": customer_name, "server_id": server_id}
-    with operation("reserve", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+    with operation("reserve", clock.reference_now, actor=actor, args=args) as op, seat_transaction():
         state = seat_state_lock(seat_id, server_id)
         view = _decide(op, state, mode)
         active = state.active
