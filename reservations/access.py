@@ -26,9 +26,10 @@ models' metadata, run through Django's connection cursor (no ORM compilation per
 No SQL compilation per request, and few round trips: a reservation made with no transaction
 open runs in :func:`seat_transaction`, which sends BEGIN with the reads and COMMIT with the
 insert — 2 round trips for the whole rule (``test_seat_transaction.py``); inside a transaction
-already, Django's savepoints around the 2 statements (``test_rule_access.py`` counts them).  **Elsewhere** (SQLite), or with
-the setting off: the ORM, one query per read.  ``test_rule_access.py`` runs the same operations
-through both on PostgreSQL and compares rows, answers and history.
+already, Django's savepoints around the 2 statements (``test_rule_access.py`` counts them).
+**Elsewhere** (SQLite), or with the setting off: the ORM, one query per read.
+``test_rule_access.py`` runs the same operations through both on PostgreSQL and compares rows,
+answers and history.
 """
 
 from __future__ import annotations
