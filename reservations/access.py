@@ -23,8 +23,8 @@ models' metadata, run through Django's connection cursor (no ORM compilation per
 2. one round trip for the writes: a CTE inserting the row and its history row (the history's
    ``value`` gets the new row's id in SQL).
 
-No SQL compilation per request, and few round trips: a reservation made with no transaction
-open runs in :func:`seat_transaction`, which sends BEGIN with the reads and COMMIT with the
+No SQL compilation per request, and few round trips: a reservation or hold made with no
+transaction open runs in :func:`seat_transaction`, which sends BEGIN with the reads and COMMIT with the
 insert — 2 round trips for the whole rule (``test_seat_transaction.py``); inside a transaction
 already, Django's savepoints around the 2 statements (``test_rule_access.py`` counts them).
 **Elsewhere** (SQLite), or with the setting off: the ORM, one query per read.
@@ -101,9 +101,11 @@ _own = _OwnTransaction()
 
 @contextmanager
 def seat_transaction() -> Iterator[None]:
-    """The transaction of a reservation: commits on success, rolls back on any exception.
+    """The transaction of a reservation or a hold (``reservation_create``, ``hold_create``):
+    commits on success, rolls back on any exception.
 
-    On the SQL path with no transaction open (a plain ``POST /api/reservations``), it is sent
+    On the SQL path with no transaction open (a plain ``POST /api/reservations`` or
+    ``/api/holds``), it is sent
     by hand around Django's autocommit: ``BEGIN`` in the same message as the locked reads
     (:func:`seat_state_lock`), ``COMMIT`` in the same message as the insert (:func:`row_insert`)
     — 2 round trips for the whole rule instead of 4 (pgbench, the same statements: 3,836 tps

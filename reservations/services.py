@@ -368,7 +368,7 @@ def hold_create(
     """
     ttl = _validate_ttl(ttl_seconds)
     args = {"seat_id": seat_id, "customer_name": customer_name, "server_id": server_id, "ttl_seconds": ttl}
-    with operation("hold", clock.reference_now, actor=actor, args=args) as op, transaction.atomic():
+    with operation("hold", clock.reference_now, actor=actor, args=args) as op, seat_transaction():
         state = seat_state_lock(seat_id, server_id)
         view = _decide(op, state, mode)
         seat_refuse_if_taken(state.seat.pk, view, state.active, state.holds, server_id=state.node.pk)

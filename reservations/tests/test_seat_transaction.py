@@ -75,3 +75,20 @@ def test_inside_a_transaction_already_it_is_atomic(api, venue):
     assert not any(s.startswith("BEGIN; ") or s.endswith("; COMMIT") for s in statements), statements
     assert idle()
     assert Reservation.objects.filter(pk=response.json()["id"]).exists()
+
+
+def test_a_hold_is_two_round_trips_too(api, venue):
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post(
+            "/api/holds",
+            {"seat_id": venue[0].pk, "customer_name": "Jean Dupont", "server_id": "server-1", "ttl_seconds": 60},
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(statements) == 2, statements
+    assert statements[0].startswith("BEGIN; SELECT") and statements[1].endswith("; COMMIT"), statements
+    assert idle()
+    refused = reserve(api, venue[0].pk, "Marie Martin", "server-1")  # the hold is live on its clock
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "SEAT_HELD", refused.json()
+    assert idle()
