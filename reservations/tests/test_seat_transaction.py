@@ -1,4 +1,4 @@
-"""A reservation's own transaction on PostgreSQL (``reservations.access.seat_transaction``):
+"""The own transaction of a reservation or a hold on PostgreSQL (``reservations.access.seat_transaction``):
 BEGIN sent with the locked reads, COMMIT with the insert, a ROLLBACK for anything that stops
 it — through the API, in committed transactions (a test's own transaction would turn it into
 ``atomic()``: the last test)."""
