@@ -90,10 +90,10 @@ logger = logging.getLogger(__name__)
 
 
 class _OwnTransaction(threading.local):
-    """This thread's :func:`seat_transaction` when it manages the transaction itself."""
+    """Whether this thread is inside a :func:`seat_transaction` that manages the transaction
+    itself (whether its BEGIN was sent yet is the connection's own state: :func:`_idle`)."""
 
-    open = False  # inside such a transaction (its BEGIN may not be sent yet)
-    begun = False  # its BEGIN went with the locked reads
+    open = False
 
 
 _own = _OwnTransaction()
@@ -123,7 +123,7 @@ def seat_transaction() -> Iterator[None]:
         with transaction.atomic():
             yield
         return
-    _own.open, _own.begun = True, False
+    _own.open = True
     try:
         yield
     except BaseException:
@@ -132,18 +132,23 @@ def seat_transaction() -> Iterator[None]:
     else:
         _end(b"COMMIT")  # still open only if nothing was inserted
     finally:
-        _own.open = _own.begun = False
+        _own.open = False
+
+
+def _idle() -> bool:
+    """Whether this thread's connection has no transaction open (none, closed, or idle)."""
+    pg = connection.connection
+    return pg is None or pg.closed or pg.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def _end(command: bytes) -> None:
     """Send ``command`` if this connection's transaction is still open; a connection that cannot
     take it is closed (Django opens a new one for the next request)."""
-    pg = connection.connection
-    if pg is None or pg.closed or pg.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+    if _idle():
         return
     try:
         with connection.wrap_database_errors:
-            pg.execute(command)
+            connection.connection.execute(command)
     except Exception:
         logger.warning("could not end a reservation's transaction (%s); closing the connection", command.decode())
         connection.close()
@@ -170,11 +175,10 @@ def seat_state_lock(seat_id: object, server_id: object) -> SeatState:
     if not connection.in_atomic_block and not _own.open:
         raise RuntimeError("seat_state_lock() needs a transaction: wrap the caller in seat_transaction()")
     sql = _read_sql()
-    begin = _own.open and not _own.begun
+    begin = _own.open and _idle()
     try:
         with connection.cursor() as cursor:
             cursor.execute(f"BEGIN; {sql.text}" if begin else sql.text, {"seat": pk, "server": node_key})
-            _own.begun = _own.begun or begin
             if begin:
                 cursor.nextset()  # BEGIN's result
             seat_row = cursor.fetchone()
@@ -213,7 +217,7 @@ def row_insert(row: Model, op: OperationRecorder, value: Mapping[str, Any], *, i
     def insert(history: Operation) -> None:
         sql = _insert_sql(type(row))
         params = [*_values(row, sql.fields), *_values(history, sql.history_fields), id_key]
-        commit = _own.open and _own.begun  # seat_transaction's own: the insert's message commits
+        commit = _own.open  # seat_transaction's own, begun by the reads: the insert's message commits
         with connection.cursor() as cursor:
             cursor.execute(f"{sql.text}; COMMIT" if commit else sql.text, params)
             (row.pk,) = cursor.fetchone()
