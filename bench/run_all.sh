@@ -102,14 +102,15 @@ if [[ " $ONLY " == *" post "* ]]; then
 fi
 
 tree() { local p; for p in "$@"; do echo "$p"; tree $(ps -o pid= --ppid "$p" 2>/dev/null); done; }
-# CPU seconds used so far by a server (serve.sh and everything it started): utime + stime.
-cpu() { tree "$1" | while read -r p; do cut -d' ' -f14-15 "/proc/$p/stat" 2>/dev/null; done \
+# CPU seconds used so far (utime + stime) by the processes whose ids come on stdin.
+cpu_sum() { while read -r p; do cut -d' ' -f14-15 "/proc/$p/stat" 2>/dev/null; done \
   | awk -v hz="$(getconf CLK_TCK)" '{t += $1 + $2} END {printf "%.3f", t / hz}'; }
-# The same for every process of PostgreSQL's user (backends and background workers) and of
-# Redis, and the whole machine's busy time (/proc/stat: user, nice, system, irq, softirq):
-# where a POST's time goes, machine-wide.
-cpu_of() { pgrep "$@" | while read -r p; do cut -d' ' -f14-15 "/proc/$p/stat" 2>/dev/null; done \
-  | awk -v hz="$(getconf CLK_TCK)" '{t += $1 + $2} END {printf "%.3f", t / hz}'; }
+# ... by a server (serve.sh and everything it started);
+cpu() { tree "$1" | cpu_sum; }
+# ... by every process of PostgreSQL's user (backends and background workers) or of Redis; and
+# the whole machine's busy time (/proc/stat: user, nice, system, irq, softirq): where a POST's
+# time goes, machine-wide.
+cpu_of() { pgrep "$@" | cpu_sum; }
 machine_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.3f", ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat; }
 
 run_wrk() {  # bench label, port, connections, script, args...
@@ -147,7 +148,7 @@ if [[ " $ONLY " == *" post "* ]]; then
 fi
 
 if [[ " $ONLY " == *" pgbench "* ]]; then
-  for script in lock_insert reservation; do
+  for script in lock_insert reservation reservation_own; do
     for clients in 8 32; do
       before=$(load)
       out=$("$PGBIN/pgbench" -n -c "$clients" -j 2 -T "${DURATION%s}" -D first="$FIRST" -D last="$LAST" \

@@ -108,8 +108,9 @@ def seat_transaction() -> Iterator[None]:
     ``/api/holds``), it is sent
     by hand around Django's autocommit: ``BEGIN`` in the same message as the locked reads
     (:func:`seat_state_lock`), ``COMMIT`` in the same message as the insert (:func:`row_insert`)
-    — 2 round trips for the whole rule instead of 4 (pgbench, the same statements: 3,836 tps
-    against 3,054 at 8 clients, 2,980 against 1,830 at 2).  The insert's message commits, so
+    — 2 round trips for the whole rule instead of 4 (pgbench, ``bench/pgbench_reservation_own.sql``
+    against ``pgbench_reservation.sql``: 3,786–3,920 tps against 3,198–3,303 at 8 clients,
+    2,913–2,933 against 1,926–1,970 at 2).  The insert's message commits, so
     live events published after it (``transaction.on_commit``, run at once in autocommit) go
     out after the commit, as they do after ``atomic()``.  Only :func:`seat_state_lock`,
     :func:`row_insert` and plain reads may run inside; not re-entrant.
