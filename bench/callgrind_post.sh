@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N1=${N1:-20}; N2=${N2:-220}
-PROFILE=$PWD/bench/profile_post.py; PY=$PWD/.venv/bin/python
+PROFILE=$PWD/bench/profile_post.py; PY=${PY:-$PWD/.venv/bin/python}  # PY: another venv (e.g. without an accelerator)
 OUTDIR=$(mktemp -d -t seatclock-callgrind.XXXXXX)
 trap 'rm -rf "$OUTDIR"' EXIT
 instructions() {  # tree, requests

@@ -148,18 +148,22 @@ if [[ " $ONLY " == *" post "* ]]; then
 fi
 
 if [[ " $ONLY " == *" pgbench "* ]]; then
-  for script in lock_insert reservation reservation_own; do
+  # reservation (5 round trips) twice: planned at every execution (-M simple, as psql would send
+  # it) and prepared (-M prepared: the plans kept, as reservations.access prepares its statements).
+  for run in lock_insert reservation reservation:prepared reservation_own; do
+    script=${run%%:*}; mode=simple; label=$script
+    [[ "$run" == *:prepared ]] && mode=prepared && label=${script}_prepared
     for clients in 8 32; do
       before=$(load)
-      out=$("$PGBIN/pgbench" -n -c "$clients" -j 2 -T "${DURATION%s}" -D first="$FIRST" -D last="$LAST" \
+      out=$("$PGBIN/pgbench" -n -M "$mode" -c "$clients" -j 2 -T "${DURATION%s}" -D first="$FIRST" -D last="$LAST" \
         -f "bench/pgbench_$script.sql" "$PG/$BENCH_DB" 2>&1 || true)
-      grep -q '^pgbench: error' <<<"$out" && note "pgbench $script failed: $(grep -m3 'error' <<<"$out" | tr '\n' ' ')"
+      grep -q '^pgbench: error' <<<"$out" && note "pgbench $label failed: $(grep -m3 'error' <<<"$out" | tr '\n' ' ')"
       tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' <<<"$out")
       latency=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
       failed=$(sed -nE 's/^number of failed transactions: ([0-9]+).*/\1/p' <<<"$out")
       result="{\"tps\":${tps:-0},\"latency_avg_ms\":${latency:-0},\"failed\":${failed:-0}}"
-      record "pgbench $script c=$clients" "$before" "$result"
-      note "pgbench $script c=$clients | load before $before after $(load) | $result"
+      record "pgbench $label c=$clients" "$before" "$result"
+      note "pgbench $label c=$clients | load before $before after $(load) | $result"
     done
   done
 fi

@@ -16,14 +16,26 @@ models' metadata, run through Django's connection cursor (no ORM compilation per
 
 1. one round trip for the reads: two statements in one message (psycopg's client-side binding
    sends them as one simple query) — ``SELECT … FOR UPDATE`` of the seat with the mode, then the
-   node and the seat's reservations and holds as ``json_agg``.  The reads must be a *second*
+   node and the seat's active reservations and holds as ``json_agg``.  The reads must be a *second*
    statement: in READ COMMITTED a statement reads the snapshot taken when it started, so
    subselects of the locking statement would miss what the previous holder of the lock
    committed while this one waited (a double booking; ``test_race`` catches it);
 2. one round trip for the writes: a CTE inserting the row and its history row (the history's
    ``value`` gets the new row's id in SQL).
 
-No SQL compilation per request, and few round trips: a reservation or hold made with no
+The statements are **prepared once per connection** (SQL ``PREPARE``, sent in the same message as
+the connection's first use of them; then ``EXECUTE``): PostgreSQL keeps their plans instead of
+planning every statement of every request — planning was about 40 % of the database's CPU for
+these statements (``bench/pgbench_reservation.sql``, same statements and round trips: 560–589 tps
+with ``-M simple``, planned each time, against 992–1,001 with ``-M prepared``).  A kept plan is
+made from the table sizes of its moment, so the reads leave it one choice, the seat's index
+(:func:`_read_sql`).  The statements stay in the session until it ends; the connection remembers
+that it has them (:func:`_run`), and after any error in a message using them the next message
+prepares them again (``DEALLOCATE ALL`` first): a session whose statements were dropped behind
+its back (a pooler's ``DISCARD ALL``) answers one request 503, not every one.  Session-level
+connections are needed, as for Django's own server-side binding: no transaction-mode pooler.
+
+No SQL compilation or planning per request, and few round trips: a reservation or hold made with no
 transaction open runs in :func:`seat_transaction`, which sends BEGIN with the reads and COMMIT with the
 insert — 2 round trips for the whole rule (``test_seat_transaction.py``); inside a transaction
 already, Django's savepoints around the 2 statements (``test_rule_access.py`` counts them).
@@ -46,7 +58,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import DateTimeField, FloatField, JSONField, Model
 
 from core.ids import parse_id
@@ -179,9 +191,9 @@ def seat_state_lock(seat_id: object, server_id: object) -> SeatState:
     begin = _own.open and _idle()
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"BEGIN; {sql.text}" if begin else sql.text, {"seat": pk, "server": node_key})
-            if begin:
-                cursor.nextset()  # BEGIN's result
+            _run(cursor, f"BEGIN; {sql.text}" if begin else sql.text, {"seat": pk, "server": node_key})
+            for _ in range(begin + sql.leading):
+                cursor.nextset()  # BEGIN's result, SET's
             seat_row = cursor.fetchone()
             cursor.nextset()
             rest = cursor.fetchone()
@@ -220,7 +232,7 @@ def row_insert(row: Model, op: OperationRecorder, value: Mapping[str, Any], *, i
         params = [*_values(row, sql.fields), *_values(history, sql.history_fields), id_key]
         commit = _own.open  # seat_transaction's own, begun by the reads: the insert's message commits
         with connection.cursor() as cursor:
-            cursor.execute(f"{sql.text}; COMMIT" if commit else sql.text, params)
+            _run(cursor, f"{sql.text}; COMMIT" if commit else sql.text, params)
             (row.pk,) = cursor.fetchone()
         row._state.adding, row._state.db = False, connection.alias
 
@@ -231,8 +243,30 @@ def row_insert(row: Model, op: OperationRecorder, value: Mapping[str, Any], *, i
 
 
 @dataclass(frozen=True)
+class _Statement:
+    """A statement prepared once per connection: ``PREPARE name AS body`` (parameters ``$1``…,
+    their types inferred by PostgreSQL from the body), then run as ``EXECUTE name(…)``."""
+
+    name: str
+    body: str
+
+    def __post_init__(self) -> None:
+        # The preparation goes through psycopg's client-side binding with the EXECUTEs' parameters.
+        assert "%" not in self.body, self.body
+
+    @property
+    def prepare(self) -> str:
+        return f"PREPARE {self.name} AS {self.body}"
+
+    def execute(self, *placeholders: str) -> str:
+        return f"EXECUTE {self.name}({', '.join(placeholders)})"
+
+
+@dataclass(frozen=True)
 class _ReadSql:
     text: str
+    leading: int  # result sets of text before the seat's row
+    statements: tuple[_Statement, ...]
     seat_fields: list[str]
     node_fields: list[str]
 
@@ -240,8 +274,56 @@ class _ReadSql:
 @dataclass(frozen=True)
 class _InsertSql:
     text: str
+    statement: _Statement
     fields: list[Any]
     history_fields: list[Any]
+
+
+@dataclass(frozen=True)
+class _Preparation:
+    text: str
+    results: int  # result sets it adds in front of the message's own
+
+
+#: Set on a psycopg connection once the rule's statements are prepared in its session.
+_PREPARED = "seatclock_rule_prepared"
+
+
+@cache
+def _preparation() -> _Preparation:
+    """Every statement of the rule, prepared anew: ``DEALLOCATE ALL`` (the session may hold some
+    of them already, after an error), then one ``PREPARE`` each."""
+    statements = [*_read_sql().statements, *(_insert_sql(model).statement for model in (Reservation, Hold))]
+    return _Preparation(
+        text="; ".join(["DEALLOCATE ALL", *(s.prepare for s in statements)]),
+        results=1 + len(statements),
+    )
+
+
+def _run(cursor: Any, text: str, params: Any) -> None:
+    """Send ``text`` (``EXECUTE``s of the rule's statements, perhaps with BEGIN or COMMIT) in one
+    message, preceded by :func:`_preparation` when this connection's session does not have the
+    statements yet, and leave ``cursor`` on the first result of ``text``.  Any error leaves the
+    connection marked unprepared (the next message prepares again).
+
+    Raises Django's ``OperationalError`` (answered 503) when the session lost the statements
+    (SQLSTATE 26000); other database errors as they come."""
+    pg = connection.connection
+    prepared = getattr(pg, _PREPARED, False)
+    preparation = _preparation()
+    try:
+        cursor.execute(text if prepared else f"{preparation.text}; {text}", params)
+    except BaseException as exc:
+        setattr(pg, _PREPARED, False)
+        if isinstance(exc.__cause__, psycopg.errors.InvalidSqlStatementName):
+            # Dropped from the session behind our back (DEALLOCATE, DISCARD ALL): a transient
+            # state, answered 503 + Retry-After; the next message prepares them again.
+            raise OperationalError(f"the rule's prepared statements were gone from this session: {exc}") from exc
+        raise
+    if not prepared:
+        setattr(pg, _PREPARED, True)
+        for _ in range(preparation.results):
+            cursor.nextset()
 
 
 def _q(name: object) -> str:
@@ -259,27 +341,43 @@ def _read_sql() -> _ReadSql:
     active = Reservation.Status.ACTIVE.value
     held = Hold.Status.ACTIVE.value
     mode = f"(SELECT {_q('mode')} FROM {_q(ConsistencySettings._meta.db_table)} WHERE {_q('id')} = 1)"
-    lock = (
+    lock = _Statement(
+        "seatclock_seat_lock",
         f"SELECT {', '.join('s.' + _q(f.column) for f in seat_fields)}, {mode}"
-        f" FROM {_q(Seat._meta.db_table)} s WHERE s.{_q(Seat._meta.pk.column)} = %(seat)s FOR UPDATE OF s"
+        f" FROM {_q(Seat._meta.db_table)} s WHERE s.{_q(Seat._meta.pk.column)} = $1 FOR UPDATE OF s",
     )
 
     def rows(model: type[Model], alias: str, status: str) -> str:
+        # The seat's rows, then those with the status: the only index a plan can take is one on
+        # the seat (a condition on the status would let a generic plan made from near-empty
+        # tables read every active row through the status index, and keep doing so).
         meta = model._meta
         seat, stamp, pk = (getattr(meta.get_field(name), "column", name) for name in ("seat", "created_at", "id"))
         return (
-            f"(SELECT json_agg({alias} ORDER BY {alias}.{_q(stamp)}, {alias}.{_q(pk)}) FROM {_q(meta.db_table)} {alias}"
-            f" WHERE {alias}.{_q(seat)} = %(seat)s AND {alias}.{_q('status')} = '{status}')"
+            f"(SELECT json_agg({alias} ORDER BY {alias}.{_q(stamp)}, {alias}.{_q(pk)})"
+            f" FILTER (WHERE {alias}.{_q('status')} = '{status}')"
+            f" FROM {_q(meta.db_table)} {alias} WHERE {alias}.{_q(seat)} = $1)"
         )
 
-    reads = (
+    reads = _Statement(
+        "seatclock_seat_reads",
         f"SELECT {', '.join('n.' + _q(f.column) for f in node_fields)},"
         f" {rows(Reservation, 'r', active)}, {rows(Hold, 'h', held)}"
         f" FROM (VALUES (1)) AS one LEFT JOIN {_q(ServerNode._meta.db_table)} n"
-        f" ON n.{_q(ServerNode._meta.pk.column)} = %(server)s"
+        f" ON n.{_q(ServerNode._meta.pk.column)} = $2",
     )
+    # Index scans only, for the rest of this transaction.  A prepared statement's generic plan is
+    # made once, from the table sizes of the moment, and kept until ANALYZE changes them: made
+    # while the reservations or holds were few (a new venue, a reset demo), it scanned them whole
+    # and went on doing so as they grew — the database's CPU per reservation rose 3.0, 4.2, 5.5 ms
+    # over three 15 s runs from an empty table, against 1.4–1.5 ms with this (2.1–2.6 planned
+    # every time).  A SET is not planned: it costs the message a few bytes.  With the seat as the
+    # only indexed condition (rows()), each lookup has one plan left: the seat's index.
+    # test_prepared_statements.py checks the plan PostgreSQL keeps.
     return _ReadSql(
-        text=f"{lock}; {reads}",
+        text=f"SET LOCAL enable_seqscan = off; {lock.execute('%(seat)s')}; {reads.execute('%(seat)s', '%(server)s')}",
+        leading=1,
+        statements=(lock, reads),
         seat_fields=[f.attname for f in seat_fields],
         node_fields=[f.attname for f in node_fields],
     )
@@ -293,19 +391,25 @@ def _insert_sql(model: type[Model]) -> _InsertSql:
     value = Operation._meta.get_field("value")
     # The history's value comes last: its key parameter follows it.
     history_fields = [f for f in Operation._meta.concrete_fields if not f.primary_key and f is not value] + [value]
-
-    def placeholder(field: Any) -> str:
-        return "%s::jsonb" if isinstance(field, JSONField) else "%s"
-
-    selected = [placeholder(f) for f in history_fields[:-1]] + ["%s::jsonb || jsonb_build_object(%s::text, new.id)"]
-    text = (
+    n = len(fields)
+    row_params = [f"${i}" for i in range(1, n + 1)]
+    history_params = [f"${n + i}" for i in range(1, len(history_fields))]
+    value_param, key_param = f"${n + len(history_fields)}", f"${n + len(history_fields) + 1}"
+    body = (
         f"WITH new AS (INSERT INTO {_q(model._meta.db_table)} ({', '.join(_q(f.column) for f in fields)})"
-        f" VALUES ({', '.join(placeholder(f) for f in fields)}) RETURNING {_q(model._meta.pk.column)} AS id),"
+        f" VALUES ({', '.join(row_params)}) RETURNING {_q(model._meta.pk.column)} AS id),"
         f" op AS (INSERT INTO {_q(Operation._meta.db_table)} ({', '.join(_q(f.column) for f in history_fields)})"
-        f" SELECT {', '.join(selected)} FROM new)"
+        f" SELECT {', '.join(history_params)}, {value_param}::jsonb || jsonb_build_object({key_param}::text, new.id)"
+        " FROM new)"
         " SELECT id FROM new"
     )
-    return _InsertSql(text=text, fields=fields, history_fields=history_fields)
+    statement = _Statement(f"seatclock_insert_{model._meta.db_table}", body)
+    return _InsertSql(
+        text=statement.execute(*["%s"] * (n + len(history_fields) + 1)),
+        statement=statement,
+        fields=fields,
+        history_fields=history_fields,
+    )
 
 
 def _values(row: Model, fields: list[Any]) -> list[Any]:

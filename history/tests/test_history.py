@@ -8,6 +8,7 @@ import json
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -104,7 +105,16 @@ def test_appending_costs_one_insert_in_the_writes_transaction(venue, django_asse
         reservation_create(seat_id=venue[0].pk, customer_name="Jean")
     inserts = [q["sql"] for q in with_history.captured_queries if "INSERT" in q["sql"].upper()]
     # The reservation and its history row, nothing else: two statements on the ORM path, one
-    # (a CTE) on PostgreSQL's (reservations.access).
+    # (a CTE, prepared: its text is the session's) on PostgreSQL's (reservations.access).
+    if connection.vendor == "postgresql" and settings.SEATCLOCK_RULE_SQL:
+        assert [sql.split("(")[0] for sql in inserts] == ["EXECUTE seatclock_insert_reservations_reservation"]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE name = 'seatclock_insert_reservations_reservation'"
+            )
+            # The text of the message that prepared it: this statement's part of it.
+            message = cursor.fetchone()[0]
+            inserts = [message.split("PREPARE seatclock_insert_reservations_reservation AS ", 1)[1].split("; ")[0]]
     assert sum(sql.upper().count("INSERT INTO") for sql in inserts) == 2
     assert any("history_operation" in sql for sql in inserts)
 

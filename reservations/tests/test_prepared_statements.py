@@ -1,0 +1,99 @@
+"""The rule's statements on PostgreSQL are prepared once per connection (``reservations.access._run``):
+the first message of a new connection carries the ``PREPARE``s, every later one only
+``EXECUTE``s, PostgreSQL reuses its plans, and a session that lost them (a ``DEALLOCATE`` behind
+our back) answers one request 503 and prepares them again for the next."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from reservations.models import Reservation
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the SQL path is PostgreSQL's"),
+]
+
+NAMES = {
+    "seatclock_seat_lock",
+    "seatclock_seat_reads",
+    "seatclock_insert_reservations_reservation",
+    "seatclock_insert_reservations_hold",
+}
+
+
+def reserve(api, seat_id: int, name: str = "Jean Dupont", server_id: str = "server-1"):
+    body = {"seat_id": seat_id, "customer_name": name, "server_id": server_id}
+    return api.post("/api/reservations", body, format="json")
+
+
+def prepared_here() -> dict[str, tuple[int, int]]:
+    """This session's prepared statements: name -> (generic plans, custom plans) used so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements")
+        return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+
+
+def test_a_new_connection_prepares_once_then_only_executes(api, venue):
+    connection.close()
+    with CaptureQueriesContext(connection) as first:
+        assert reserve(api, venue[0].pk).status_code == 201
+    opening = first.captured_queries[0]["sql"]
+    assert opening.startswith("DEALLOCATE ALL; PREPARE seatclock_seat_lock AS SELECT"), opening[:80]
+    assert "FOR UPDATE OF s" in opening and all(f"PREPARE {name} AS" in opening for name in NAMES)
+    assert "; BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock(" in opening
+
+    with CaptureQueriesContext(connection) as later:
+        for seat in venue[1:9]:
+            assert reserve(api, seat.pk).status_code == 201
+    messages = [q["sql"] for q in later.captured_queries]
+    assert len(messages) == 16, messages  # 2 round trips per sale
+    assert not any("PREPARE" in m for m in messages), messages
+    reads = "BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock("
+    assert all(m.startswith(reads) for m in messages[::2]), messages[::2]
+    assert all(m.startswith("EXECUTE seatclock_insert_reservations_reservation(") for m in messages[1::2])
+
+    plans = prepared_here()
+    assert set(plans) >= NAMES, plans
+    # PostgreSQL plans the first executions for their values (5), then reuses one generic plan.
+    generic, custom = plans["seatclock_seat_lock"]
+    assert custom + generic == 9 and generic >= 1, plans
+
+
+def test_statements_dropped_behind_its_back_cost_one_503_then_come_back(api, venue):
+    assert reserve(api, venue[0].pk).status_code == 201
+    connection.connection.execute("DEALLOCATE ALL")  # what a pooler's DISCARD ALL would do
+
+    lost = reserve(api, venue[1].pk, "Marie Martin")
+    assert lost.status_code == 503, lost.json()
+    assert lost.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert lost["Retry-After"]
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert not Reservation.objects.filter(seat=venue[1]).exists()
+
+    again = reserve(api, venue[1].pk, "Marie Martin")
+    assert again.status_code == 201, again.json()
+    assert set(prepared_here()) >= NAMES
+
+
+def test_the_plan_kept_from_empty_tables_still_uses_the_indexes(api, venue):
+    """PostgreSQL keeps one generic plan per statement, made from the table sizes of the moment
+    it made it: here empty reservations and holds.  Planned as such tables deserve, it would
+    scan them whole for every sale as they grow; the rule's transaction allows index scans only."""
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reservations_reservation, reservations_hold")
+    for seat in venue[:9]:
+        assert reserve(api, seat.pk).status_code == 201
+    assert prepared_here()["seatclock_seat_reads"][0] >= 1  # the generic plan is the one in use
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN EXECUTE seatclock_seat_reads({venue[0].pk}, 'server-1')")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    scans = [line.strip() for line in plan.splitlines() if " on reservations_" in line]
+    assert len(scans) == 2, plan
+    for scan in scans:  # the seat's index (Django's on seat_id, or resv_seat_status_created / hold_seat_status)
+        assert scan.startswith("->  Index Scan using") and "seat" in scan.split(" on ")[0], plan
+    assert "Index Cond: (seat_id = $1)" in plan and "Filter" not in plan, plan
