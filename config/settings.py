@@ -157,7 +157,7 @@ MIDDLEWARE = [
     "ops.throttling.RateLimitHeadersMiddleware",
     # Admin login throttling (django-axes): last, as its documentation asks.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "ops.metrics.RequestMetricsMiddleware",
 ]
 
 # Paths are exactly the spec's; a trailing slash is accepted by the URL patterns themselves,

@@ -9,6 +9,14 @@ The reservation latency histogram (:mod:`reservations.metrics`) and django-prome
 request metrics are kept in each process; with ``PROMETHEUS_MULTIPROC_DIR`` set,
 prometheus_client's multiprocess mode aggregates it (and django-prometheus's own metrics)
 over every process.
+
+django-prometheus's inner middleware records up to eleven metrics per request (by method, by
+transport, by view, transport and method, by status, by charset, body-size histograms of the
+request and the response…): with its outer one, 8.3 % of the instructions of a reservation POST
+(``bench/callgrind_post.sh``: 5.66 million per request, 5.19 without either).
+:class:`RequestMetricsMiddleware`, its subclass (the library's extension point), records what
+the others add up to — responses by status, view and method, latency by view and method — and
+brings them to 3.6 % (5.39 million).
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import os
 
 from django.db.models import Count
 from django.http import HttpResponse
+from django_prometheus.middleware import PrometheusAfterMiddleware
+from django_prometheus.utils import Time, TimeSince
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -62,3 +72,29 @@ def metrics_view(request) -> HttpResponse:
         registry.register(REGISTRY)
     registry.register(SeatclockCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetricsMiddleware(PrometheusAfterMiddleware):
+    """django-prometheus's ``PrometheusAfterMiddleware`` recording, per request, the
+    ``django_http_responses_total_by_status_view_method`` counter and the
+    ``django_http_requests_latency_seconds_by_view_method`` histogram (seconds) only; exceptions
+    and template responses as the library does.  ``PrometheusBeforeMiddleware`` (requests and
+    responses in all, the latency including the middleware) is used as it is."""
+
+    def process_request(self, request):
+        request.prometheus_after_middleware_event = Time()
+
+    def process_view(self, request, view_func, *view_args, **view_kwargs):
+        return None
+
+    def process_response(self, request, response):
+        method = self._method(request)
+        view = self._get_view_name(request)
+        status = str(response.status_code)
+        self.metrics.responses_by_status_view_method.labels(status=status, view=view, method=method).inc()
+        started = getattr(request, "prometheus_after_middleware_event", None)
+        if started is None:
+            self.metrics.requests_unknown_latency.inc()
+        else:
+            self.metrics.requests_latency_by_view_method.labels(view=view, method=method).observe(TimeSince(started))
+        return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import resolve
 from prometheus_client.parser import text_string_to_metric_families
 
 from reservations.services import reservation_cancel
@@ -84,3 +85,29 @@ def test_domain_metrics_in_multiprocess_mode(client, monkeypatch, tmp_path):
     samples = scrape(client)
     assert samples[("ntp_offset_seconds", (("server_id", "server-4"),))] == pytest.approx(-3.0)
     assert ("reservations_conflicts_total", ()) in samples
+
+
+def test_request_metrics_count_responses_by_status_view_and_method(client, api, venue):
+    """``ops.metrics.RequestMetricsMiddleware``: each response counted by status, view and
+    method, its latency observed by view and method; the per-request metrics it leaves out
+    (here the request body sizes) do not move."""
+    view = resolve("/api/reservations").view_name
+    body = {"seat_id": venue[0].pk, "customer_name": "Ada"}
+
+    def by_status(samples, status):
+        labels = (("method", "POST"), ("status", status), ("view", view))
+        return samples.get(("django_http_responses_total_by_status_view_method_total", labels), 0.0)
+
+    def latencies(samples):
+        labels = (("method", "POST"), ("view", view))
+        return samples.get(("django_http_requests_latency_seconds_by_view_method_count", labels), 0.0)
+
+    before = scrape(client)
+    assert api.post("/api/reservations", body, format="json").status_code == 201
+    assert api.post("/api/reservations", body, format="json").status_code == 409
+    after = scrape(client)
+    assert by_status(after, "201") - by_status(before, "201") == 1
+    assert by_status(after, "409") - by_status(before, "409") == 1
+    assert latencies(after) - latencies(before) == 2
+    body_sizes = ("django_http_requests_body_total_bytes_count", ())
+    assert after.get(body_sizes, 0.0) == before.get(body_sizes, 0.0)
