@@ -23,17 +23,19 @@ models' metadata, run through Django's connection cursor (no ORM compilation per
 2. one round trip for the writes: a CTE inserting the row and its history row (the history's
    ``value`` gets the new row's id in SQL).
 
-The statements are **prepared once per connection** (SQL ``PREPARE``, sent in the same message as
-the connection's first use of them; then ``EXECUTE``): PostgreSQL keeps their plans instead of
-planning every statement of every request — planning was about 40 % of the database's CPU for
-these statements (``bench/pgbench_reservation.sql``, same statements and round trips: 560–589 tps
-with ``-M simple``, planned each time, against 992–1,001 with ``-M prepared``).  A kept plan is
-made from the table sizes of its moment, so the reads leave it one choice, the seat's index
-(:func:`_read_sql`).  The statements stay in the session until it ends; the connection remembers
-that it has them (:func:`_run`), and after any error in a message using them the next message
-prepares them again (``DEALLOCATE ALL`` first): a session whose statements were dropped behind
-its back (a pooler's ``DISCARD ALL``) answers one request 503, not every one.  Session-level
-connections are needed, as for Django's own server-side binding: no transaction-mode pooler.
+The statements are **prepared once per connection** (SQL ``PREPARE``, in a message of its own
+before the connection's first use of them; then ``EXECUTE``): PostgreSQL keeps their plans
+instead of planning every statement of every request — planning was about 40 % of the
+database's CPU for these statements (``bench/pgbench_reservation.sql``, same statements and
+round trips: 560–589 tps with ``-M simple``, planned each time, against 992–1,001 with
+``-M prepared``).  A kept plan is made from the table sizes of its moment, so the reads leave it
+one choice, the seat's index (:func:`_read_sql`); the price is that they read all of the seat's
+reservations and holds, past ones included, and keep the active ones.  The statements stay in
+the session until it ends, and the connection remembers that it has them (:func:`_run`): a
+session that lost them behind our back (a pooler's ``DISCARD ALL``) answers one request 503 and
+prepares them again.  Session-level connections are needed, as for Django's own server-side
+binding: no transaction-mode pooler.  With per-request connections (``CONN_MAX_AGE`` 0, not
+``serve.sh``) every request prepares: a round trip more, and no plan kept.
 
 No SQL compilation or planning per request, and few round trips: a reservation or hold made with no
 transaction open runs in :func:`seat_transaction`, which sends BEGIN with the reads and COMMIT with the
@@ -279,51 +281,42 @@ class _InsertSql:
     history_fields: list[Any]
 
 
-@dataclass(frozen=True)
-class _Preparation:
-    text: str
-    results: int  # result sets it adds in front of the message's own
-
-
 #: Set on a psycopg connection once the rule's statements are prepared in its session.
 _PREPARED = "seatclock_rule_prepared"
 
 
 @cache
-def _preparation() -> _Preparation:
-    """Every statement of the rule, prepared anew: ``DEALLOCATE ALL`` (the session may hold some
-    of them already, after an error), then one ``PREPARE`` each."""
+def _preparation() -> str:
+    """Every statement of the rule, prepared anew: ``DEALLOCATE ALL`` (a session that lost some
+    of them may hold the others), then one ``PREPARE`` each."""
     statements = [*_read_sql().statements, *(_insert_sql(model).statement for model in (Reservation, Hold))]
-    return _Preparation(
-        text="; ".join(["DEALLOCATE ALL", *(s.prepare for s in statements)]),
-        results=1 + len(statements),
-    )
+    return "; ".join(["DEALLOCATE ALL", *(s.prepare for s in statements)])
 
 
 def _run(cursor: Any, text: str, params: Any) -> None:
     """Send ``text`` (``EXECUTE``s of the rule's statements, perhaps with BEGIN or COMMIT) in one
-    message, preceded by :func:`_preparation` when this connection's session does not have the
-    statements yet, and leave ``cursor`` on the first result of ``text``.  Any error leaves the
-    connection marked unprepared (the next message prepares again).
+    message; first, on a connection whose session does not have the statements yet,
+    :func:`_preparation` in a message of its own (one round trip per connection).
 
-    Raises Django's ``OperationalError`` (answered 503) when the session lost the statements
-    (SQLSTATE 26000); other database errors as they come."""
+    Raises Django's ``OperationalError`` (answered 503 + Retry-After): when the preparation fails
+    (a migration holding a lock on one of the rule's tables makes ``PREPARE`` wait past the lock
+    timeout: that is not the seat's lock, and nothing ran), or when the session lost the
+    statements behind our back (SQLSTATE 26000: a ``DEALLOCATE``, a pooler's ``DISCARD ALL``; the
+    next request prepares them again).  Other database errors as they come (the statements stay)."""
     pg = connection.connection
-    prepared = getattr(pg, _PREPARED, False)
-    preparation = _preparation()
+    if not getattr(pg, _PREPARED, False):
+        try:
+            cursor.execute(_preparation())
+        except DatabaseError as exc:
+            raise OperationalError(f"could not prepare the rule's statements: {exc}") from exc
+        setattr(pg, _PREPARED, True)
     try:
-        cursor.execute(text if prepared else f"{preparation.text}; {text}", params)
-    except BaseException as exc:
-        setattr(pg, _PREPARED, False)
+        cursor.execute(text, params)
+    except DatabaseError as exc:
         if isinstance(exc.__cause__, psycopg.errors.InvalidSqlStatementName):
-            # Dropped from the session behind our back (DEALLOCATE, DISCARD ALL): a transient
-            # state, answered 503 + Retry-After; the next message prepares them again.
+            setattr(pg, _PREPARED, False)
             raise OperationalError(f"the rule's prepared statements were gone from this session: {exc}") from exc
         raise
-    if not prepared:
-        setattr(pg, _PREPARED, True)
-        for _ in range(preparation.results):
-            cursor.nextset()
 
 
 def _q(name: object) -> str:
@@ -366,16 +359,19 @@ def _read_sql() -> _ReadSql:
         f" FROM (VALUES (1)) AS one LEFT JOIN {_q(ServerNode._meta.db_table)} n"
         f" ON n.{_q(ServerNode._meta.pk.column)} = $2",
     )
-    # Index scans only, for the rest of this transaction.  A prepared statement's generic plan is
-    # made once, from the table sizes of the moment, and kept until ANALYZE changes them: made
-    # while the reservations or holds were few (a new venue, a reset demo), it scanned them whole
-    # and went on doing so as they grew — the database's CPU per reservation rose 3.0, 4.2, 5.5 ms
-    # over three 15 s runs from an empty table, against 1.4–1.5 ms with this (2.1–2.6 planned
-    # every time).  A SET is not planned: it costs the message a few bytes.  With the seat as the
-    # only indexed condition (rows()), each lookup has one plan left: the seat's index.
-    # test_prepared_statements.py checks the plan PostgreSQL keeps.
+    # Index scans only, for these two statements (then RESET: a caller's transaction goes on
+    # without the hint).  A prepared statement's generic plan is made once, from the table sizes
+    # of the moment, and kept until ANALYZE changes them: made while the reservations or holds
+    # were few (a new venue, a reset demo), it scanned them whole and went on doing so as they
+    # grew — the database's CPU per reservation rose 3.0, 4.2, 5.5 ms over three 15 s runs from
+    # an empty table, against 1.4–1.5 ms with this (2.1–2.6 planned every time).  SET and RESET
+    # are not planned.  With the seat as the only indexed condition (rows()), each lookup has one
+    # plan left: the seat's index.  test_prepared_statements.py checks the plan PostgreSQL keeps.
     return _ReadSql(
-        text=f"SET LOCAL enable_seqscan = off; {lock.execute('%(seat)s')}; {reads.execute('%(seat)s', '%(server)s')}",
+        text=(
+            f"SET LOCAL enable_seqscan = off; {lock.execute('%(seat)s')};"
+            f" {reads.execute('%(seat)s', '%(server)s')}; RESET enable_seqscan"
+        ),
         leading=1,
         statements=(lock, reads),
         seat_fields=[f.attname for f in seat_fields],

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from reservations.models import Reservation
+from reservations.services import reservation_create
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -41,10 +42,11 @@ def test_a_new_connection_prepares_once_then_only_executes(api, venue):
     connection.close()
     with CaptureQueriesContext(connection) as first:
         assert reserve(api, venue[0].pk).status_code == 201
-    opening = first.captured_queries[0]["sql"]
+    opening, *sale = (q["sql"] for q in first.captured_queries)
     assert opening.startswith("DEALLOCATE ALL; PREPARE seatclock_seat_lock AS SELECT"), opening[:80]
     assert "FOR UPDATE OF s" in opening and all(f"PREPARE {name} AS" in opening for name in NAMES)
-    assert "; BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock(" in opening
+    assert "EXECUTE" not in opening and "BEGIN" not in opening  # a message of its own
+    assert len(sale) == 2 and sale[0].startswith("BEGIN; SET LOCAL enable_seqscan = off; EXECUTE"), sale
 
     with CaptureQueriesContext(connection) as later:
         for seat in venue[1:9]:
@@ -97,3 +99,52 @@ def test_the_plan_kept_from_empty_tables_still_uses_the_indexes(api, venue):
     for scan in scans:  # the seat's index (Django's on seat_id, or resv_seat_status_created / hold_seat_status)
         assert scan.startswith("->  Index Scan using") and "seat" in scan.split(" on ")[0], plan
     assert "Index Cond: (seat_id = $1)" in plan and "Filter" not in plan, plan
+
+
+def other_session() -> psycopg.Connection:
+    """A second session on the test database (another client of the same PostgreSQL)."""
+    return psycopg.connect(**connection.get_connection_params(), autocommit=True)
+
+
+def short_lock_timeout() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '300ms'")
+
+
+def test_a_seat_lock_timeout_keeps_the_statements(api, venue):
+    assert reserve(api, venue[0].pk).status_code == 201  # prepared
+    short_lock_timeout()
+    with other_session() as holder, holder.transaction():
+        holder.execute("SELECT id FROM seats_seat WHERE id = %s FOR UPDATE", [venue[1].pk])
+        busy = reserve(api, venue[1].pk, "Lock Waiter")
+        assert busy.status_code == 409 and busy.json()["error"]["code"] == "LOCK_TIMEOUT", busy.json()
+    with CaptureQueriesContext(connection) as after:
+        assert reserve(api, venue[1].pk, "Lock Waiter").status_code == 201
+    assert not any("PREPARE" in q["sql"] for q in after.captured_queries)  # not prepared again
+
+
+def test_a_table_locked_by_a_migration_is_a_503_not_the_seats_lock(api, venue):
+    """Preparing analyses every statement of the rule: a lock held on one of its tables (a
+    migration's) makes it wait past the lock timeout.  Nothing ran: 503, not LOCK_TIMEOUT on
+    the seat; once the lock is gone, the next request prepares and sells."""
+    connection.close()
+    connection.ensure_connection()
+    short_lock_timeout()
+    with other_session() as migration, migration.transaction():
+        migration.execute("LOCK TABLE history_operation IN ACCESS EXCLUSIVE MODE")
+        blocked = reserve(api, venue[0].pk)
+        assert blocked.status_code == 503, blocked.json()
+        assert blocked.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert reserve(api, venue[0].pk).status_code == 201
+    assert set(prepared_here()) >= NAMES
+
+
+def test_the_index_only_hint_ends_with_the_reads(venue):
+    """Inside a caller's transaction (an Idempotency-Key's, a confirmation's), the queries after
+    the rule are planned as usual."""
+    with transaction.atomic():
+        reservation_create(seat_id=venue[0].pk, customer_name="Jean Dupont")
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_seqscan")
+            assert cursor.fetchone()[0] == "on"

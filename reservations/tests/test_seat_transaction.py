@@ -25,6 +25,12 @@ def reserve(api, seat_id: int, name: str, server_id: str, **headers):
     return api.post("/api/reservations", body, format="json", **headers)
 
 
+def rule_messages(captured: CaptureQueriesContext) -> list[str]:
+    """The messages sent, but the preparation of the rule's statements (once per connection:
+    ``test_prepared_statements.py``)."""
+    return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("DEALLOCATE ALL; PREPARE")]
+
+
 def idle() -> bool:
     """No transaction left open on this thread's connection."""
     return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -34,7 +40,7 @@ def test_a_sale_is_two_round_trips_begin_with_the_reads_commit_with_the_insert(a
     with CaptureQueriesContext(connection) as captured:
         response = reserve(api, venue[0].pk, "Jean Dupont", "server-1")
     assert response.status_code == 201, response.json()
-    statements = [q["sql"] for q in captured.captured_queries]
+    statements = rule_messages(captured)
     assert len(statements) == 2, statements
     assert "BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock(" in statements[0], statements[0][-160:]
     assert statements[1].startswith("EXECUTE seatclock_insert_reservations_reservation("), statements[1][:80]
@@ -72,7 +78,7 @@ def test_inside_a_transaction_already_it_is_atomic(api, venue):
     with CaptureQueriesContext(connection) as captured:
         response = reserve(api, venue[0].pk, "Jean Dupont", "server-1", HTTP_IDEMPOTENCY_KEY="key-0001-abcd")
     assert response.status_code == 201, response.json()
-    statements = [q["sql"] for q in captured.captured_queries]
+    statements = rule_messages(captured)
     assert not any("BEGIN; " in s or s.endswith("; COMMIT") for s in statements), statements
     assert idle()
     assert Reservation.objects.filter(pk=response.json()["id"]).exists()
@@ -86,7 +92,7 @@ def test_a_hold_is_two_round_trips_too(api, venue):
             format="json",
         )
     assert response.status_code == 201, response.json()
-    statements = [q["sql"] for q in captured.captured_queries]
+    statements = rule_messages(captured)
     assert len(statements) == 2, statements
     assert "BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock(" in statements[0], statements[0][-160:]
     assert statements[1].startswith("EXECUTE seatclock_insert_reservations_hold("), statements[1][:80]
