@@ -25,7 +25,9 @@ for PostgreSQL.  :meth:`DatabaseWrapper.is_usable` skips it for a connection tha
 within the last :data:`HEALTH_CHECK_IDLE` seconds and has nothing to read: an idle PostgreSQL
 session sends nothing unless it ends (a server stopping or restarting sends its FATAL error and
 closes, and the socket becomes readable), so a busy server's connections are checked by a
-``poll()`` of their socket, and the ``SELECT 1`` stays for any other case.
+``poll()`` of their socket, and the ``SELECT 1`` stays for any other case.  What the poll cannot
+see is a server gone without closing (its host lost): the request's first query then waits for
+the statement deadline rather than the connect timeout, and is answered 503 all the same.
 """
 
 from __future__ import annotations
