@@ -1,7 +1,9 @@
 """The rule's statements on PostgreSQL are prepared once per connection (``reservations.access._run``):
-the first message of a new connection carries the ``PREPARE``s, every later one only
-``EXECUTE``s, PostgreSQL reuses its plans, and a session that lost them (a ``DEALLOCATE`` behind
-our back) answers one request 503 and prepares them again for the next."""
+a new connection first sends the ``PREPARE``s in a message of their own, then only ``EXECUTE``s;
+PostgreSQL reuses its plans, and the plan it keeps from empty tables still reads by the seat's
+index; a session that lost them (a ``DEALLOCATE`` behind our back) answers one request 503 and
+prepares them again; a seat's lock timeout keeps them; a migration's lock while preparing is a
+503, not the seat's LOCK_TIMEOUT; the index-only hint ends with the reads."""
 
 from __future__ import annotations
 
