@@ -416,8 +416,15 @@ def test_group_memberships_are_left_on_every_exit_path(prod):
 def test_a_channel_layer_outage_tells_connected_clients(prod):
     async def subscribed():
         ws = await websockets.connect(prod.server.ws_base + "/ws/updates", origin=prod.base, open_timeout=10)
-        await ws.send(json.dumps({"type": "subscribe", "topics": ["reservations"]}))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"
+        try:
+            await ws.send(json.dumps({"type": "subscribe", "topics": ["reservations"]}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"
+        except BaseException:
+            # A failed attempt (the feed not back yet) must not leave its connection to the
+            # garbage collector: an unclosed transport warns, and pytest fails whichever test
+            # is running then.
+            await ws.close()
+            raise
         return ws
 
     async def outage() -> tuple[dict, int | None]:
