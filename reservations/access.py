@@ -252,10 +252,6 @@ class _Statement:
     name: str
     body: str
 
-    def __post_init__(self) -> None:
-        # The preparation goes through psycopg's client-side binding with the EXECUTEs' parameters.
-        assert "%" not in self.body, self.body
-
     @property
     def prepare(self) -> str:
         return f"PREPARE {self.name} AS {self.body}"

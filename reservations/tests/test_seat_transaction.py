@@ -31,6 +31,16 @@ def rule_messages(captured: CaptureQueriesContext) -> list[str]:
     return [q["sql"] for q in captured.captured_queries if not q["sql"].startswith("DEALLOCATE ALL; PREPARE")]
 
 
+def assert_two_round_trips(captured: CaptureQueriesContext, table: str) -> None:
+    """The own transaction's two messages: BEGIN with the locked reads, the insert into ``table``
+    (and its history row) with COMMIT."""
+    statements = rule_messages(captured)
+    assert len(statements) == 2, statements
+    assert statements[0].startswith("BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock("), statements
+    assert statements[1].startswith(f"EXECUTE seatclock_insert_{table}("), statements[1][:80]
+    assert statements[1].endswith("; COMMIT"), statements[1][-80:]
+
+
 def idle() -> bool:
     """No transaction left open on this thread's connection."""
     return connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
@@ -40,11 +50,7 @@ def test_a_sale_is_two_round_trips_begin_with_the_reads_commit_with_the_insert(a
     with CaptureQueriesContext(connection) as captured:
         response = reserve(api, venue[0].pk, "Jean Dupont", "server-1")
     assert response.status_code == 201, response.json()
-    statements = rule_messages(captured)
-    assert len(statements) == 2, statements
-    assert "BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock(" in statements[0], statements[0][-160:]
-    assert statements[1].startswith("EXECUTE seatclock_insert_reservations_reservation("), statements[1][:80]
-    assert statements[1].endswith("; COMMIT"), statements[1][-80:]
+    assert_two_round_trips(captured, "reservations_reservation")
     assert idle()
     kept = Reservation.objects.get(pk=response.json()["id"])  # committed: another read sees it
     assert Operation.objects.filter(f="reserve", outcome="ok", value__reservation_id=kept.pk).count() == 1
@@ -92,11 +98,7 @@ def test_a_hold_is_two_round_trips_too(api, venue):
             format="json",
         )
     assert response.status_code == 201, response.json()
-    statements = rule_messages(captured)
-    assert len(statements) == 2, statements
-    assert "BEGIN; SET LOCAL enable_seqscan = off; EXECUTE seatclock_seat_lock(" in statements[0], statements[0][-160:]
-    assert statements[1].startswith("EXECUTE seatclock_insert_reservations_hold("), statements[1][:80]
-    assert statements[1].endswith("; COMMIT"), statements[1][-80:]
+    assert_two_round_trips(captured, "reservations_hold")
     assert idle()
     refused = reserve(api, venue[0].pk, "Marie Martin", "server-1")  # the hold is live on its clock
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "SEAT_HELD", refused.json()
